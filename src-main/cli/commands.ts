@@ -1,0 +1,229 @@
+/**
+ * `fnwm` commands. Worker commands talk to the hub (starting a headless manager when none answers);
+ * `startworkermanager` runs the manager in the foreground. Errors are one line on stderr and exit 1.
+ */
+import { parseArgs } from 'node:util';
+import { ManagerClient, probeManager } from '../core/client.js';
+import { loadSettings, type ConfigOverrides, type ManagerSettings } from '../core/config.js';
+import { createLogger } from '../core/log.js';
+import { WORKER_ID_PATTERN, type ParsedManagerFrame, type WorkerConfig, type WorkerStatusMessage } from '../core/protocol.js';
+import { startManagerService } from '../core/service.js';
+import { AutostartError, ensureManager, managerUrl } from './autostart.js';
+
+export const USAGE = `Usage: fnwm [--dir D] [--host H] [--port P] <command>
+
+Commands:
+  startworkermanager [--host H] [--port P] [--dir D]   run the Workermanager in the foreground
+  worker list [--full]                                  list workers (<uuid>\\t<name>; --full: JSON)
+  worker new --name N [--not-in-venv] [--reference U] [--copy-lib] [--copy-ns]
+  worker (--name N | --uuid U) start|stop|restart|delete
+  stop                                                  stop the running Workermanager
+
+Worker commands start a headless Workermanager in the background when none answers.
+Options: --dir the FuncNodes config dir (default $FUNCNODES_CONFIG_DIR or ~/.funcnodes),
+--host/--port the manager address (default from config.json worker_manager, localhost:9380).`;
+
+export class CliError extends Error {}
+
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** This CLI's script, for starting a manager in the background. */
+  cliScript: string;
+  env: Record<string, string | undefined>;
+}
+
+/** Generous: a start includes the worker's own boot, which the original allows 420 s. */
+const OPERATION_TIMEOUT_MS = 450_000;
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      dir: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      name: { type: 'string' },
+      uuid: { type: 'string' },
+      full: { type: 'boolean' },
+      'not-in-venv': { type: 'boolean' },
+      reference: { type: 'string' },
+      'copy-lib': { type: 'boolean' },
+      'copy-ns': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    io.out(USAGE);
+    return positionals.length === 0 && !values.help ? 2 : 0;
+  }
+  const overrides: ConfigOverrides = { dir: values.dir, host: values.host };
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a number from 0 to 65535, got ${values.port}`);
+    overrides.port = port;
+  }
+  const [command, sub, action, ...rest] = positionals;
+  if (command === 'startworkermanager' && sub === undefined) return startWorkerManager(overrides, io);
+  const settings = await loadSettings(overrides, io.env);
+  if (command === 'stop' && sub === undefined) return stopManager(settings, io);
+  if (command !== 'worker' || rest.length > 0) throw new CliError(`Unknown command: ${positionals.join(' ')} (see fnwm --help)`);
+
+  if (sub === 'list' && action === undefined) return listWorkers(settings, io, values.full === true);
+  if (sub === 'new' && action === undefined) {
+    if (values.name === undefined || values.name === '') throw new CliError('worker new needs --name');
+    if (values.reference !== undefined && !WORKER_ID_PATTERN.test(values.reference)) throw new CliError(`--reference ${values.reference} is not a valid worker id`);
+    return newWorker(settings, io, {
+      name: values.name,
+      in_venv: values['not-in-venv'] !== true,
+      reference: values.reference,
+      copyLib: values['copy-lib'] === true,
+      copyNS: values['copy-ns'] === true,
+    });
+  }
+  const operation = { start: 'set_active', stop: 'stop_worker', restart: 'restart_worker', delete: 'delete_worker' } as const;
+  if (sub !== undefined && sub in operation && action === undefined) {
+    return workerOperation(settings, io, operation[sub as keyof typeof operation], { uuid: values.uuid, name: values.name });
+  }
+  throw new CliError(`Unknown command: ${positionals.join(' ')} (see fnwm --help)`);
+}
+
+async function startWorkerManager(overrides: ConfigOverrides, io: CliIo): Promise<number> {
+  const log = createLogger('info', io.err);
+  let service;
+  try {
+    service = await startManagerService({ ...overrides, env: io.env, log });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    const settings = await loadSettings(overrides, io.env);
+    const occupant = await probeManager(managerUrl(settings));
+    throw new CliError(
+      occupant
+        ? `Another Workermanager already runs on ${managerUrl(settings)} (its Python: ${occupant.py}); use it, or stop it with "fnwm stop"`
+        : `${(err as Error).message}: another program holds it; choose another with --port`,
+    );
+  }
+  io.out(service.url);
+  const stopOnSignal = (signal: string) => void service.stop(signal);
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  await service.stopped;
+  process.off('SIGINT', stopOnSignal);
+  process.off('SIGTERM', stopOnSignal);
+  return 0;
+}
+
+async function connect(settings: ManagerSettings, io: CliIo): Promise<ManagerClient> {
+  try {
+    const { url, started } = await ensureManager(settings, { cliScript: io.cliScript });
+    if (started) io.err(`Started a Workermanager on ${url}`);
+    return await ManagerClient.connect(url);
+  } catch (err) {
+    if (err instanceof AutostartError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+async function withClient<T>(settings: ManagerSettings, io: CliIo, work: (client: ManagerClient) => Promise<T>): Promise<T> {
+  const client = await connect(settings, io);
+  try {
+    return await work(client);
+  } finally {
+    client.close();
+  }
+}
+
+async function fetchStatus(client: ManagerClient): Promise<WorkerStatusMessage> {
+  client.send('worker_status');
+  return client.until((f) => (f.kind === 'message' && f.message.type === 'worker_status' ? f.message : undefined), 10_000);
+}
+
+function allWorkers(status: WorkerStatusMessage): WorkerConfig[] {
+  return [...status.active, ...status.inactive];
+}
+
+async function listWorkers(settings: ManagerSettings, io: CliIo, full: boolean): Promise<number> {
+  const status = await withClient(settings, io, fetchStatus);
+  if (full) io.out(JSON.stringify(allWorkers(status), null, 2));
+  else for (const w of allWorkers(status)) io.out(`${w.uuid}\t${w.name ?? 'None'}`);
+  return 0;
+}
+
+/** Shows progress on stderr and stops at the first frame `pick` accepts; an `error` frame fails the command. */
+function follow<T>(io: CliIo, pick: (frame: ParsedManagerFrame) => T | undefined) {
+  return (frame: ParsedManagerFrame): T | undefined => {
+    if (frame.kind !== 'message') return undefined;
+    const m = frame.message;
+    if (m.type === 'error') throw new CliError(m.message);
+    if (m.type === 'progress' && m.message !== '') io.err(m.message);
+    return pick(frame);
+  };
+}
+
+async function newWorker(settings: ManagerSettings, io: CliIo, kwargs: Record<string, unknown>): Promise<number> {
+  const uuid = await withClient(settings, io, (client) => {
+    client.send({ type: 'new_worker', kwargs });
+    return client.until(
+      follow(io, (f) => (f.kind === 'message' && f.message.type === 'worker_created' ? f.message.uuid : undefined)),
+      OPERATION_TIMEOUT_MS,
+    );
+  });
+  io.out(uuid);
+  return 0;
+}
+
+/** Lookup as the original CLI (spec §10 C2): by uuid, by name (first match), or both, which must agree. */
+export function findWorker(status: WorkerStatusMessage, by: { uuid?: string; name?: string }): WorkerConfig {
+  const workers = allWorkers(status);
+  if (by.uuid === undefined && by.name === undefined) throw new CliError('Give the worker with --uuid or --name');
+  if (by.uuid !== undefined) {
+    const found = workers.find((w) => w.uuid === by.uuid);
+    if (!found) throw new CliError(`No worker with uuid ${by.uuid}`);
+    if (by.name !== undefined && found.name !== by.name) throw new CliError(`Worker ${by.uuid} is named ${String(found.name)}, not ${by.name}`);
+    return found;
+  }
+  const found = workers.find((w) => w.name === by.name);
+  if (!found) throw new CliError(`No worker named ${String(by.name)}`);
+  return found;
+}
+
+type WorkerOp = 'set_active' | 'stop_worker' | 'restart_worker' | 'delete_worker';
+
+async function workerOperation(settings: ManagerSettings, io: CliIo, type: WorkerOp, by: { uuid?: string; name?: string }): Promise<number> {
+  const line = await withClient(settings, io, async (client) => {
+    const worker = findWorker(await fetchStatus(client), by);
+    client.send({ type, workerid: worker.uuid });
+    return client.until(
+      follow(io, (f) => {
+        if (f.kind !== 'message') return undefined;
+        const m = f.message;
+        if (m.type === 'set_worker') return `Worker ${worker.uuid} is running at ${m.data.ssl === true ? 'wss' : 'ws'}://${m.data.host}:${m.data.port}`;
+        if (m.type === 'worker_deleted') return `Worker ${worker.uuid} deleted`;
+        if (type === 'stop_worker' && m.type === 'progress' && m.message === '') return `Worker ${worker.uuid} stopped`;
+        return undefined;
+      }),
+      OPERATION_TIMEOUT_MS,
+    );
+  });
+  io.out(line);
+  return 0;
+}
+
+async function stopManager(settings: ManagerSettings, io: CliIo): Promise<number> {
+  const url = managerUrl(settings);
+  if (!(await probeManager(url))) {
+    io.err(`No Workermanager is running on ${url}`);
+    return 0;
+  }
+  const client = await ManagerClient.connect(url);
+  client.send('stop');
+  // The manager answers with one progress frame and closes the connection.
+  await client.nextText(5000).catch(() => undefined);
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && (await probeManager(url, 500))) await new Promise((r) => setTimeout(r, 100));
+  client.close();
+  io.out(`Workermanager on ${url} stopped`);
+  return 0;
+}

@@ -1,0 +1,113 @@
+/**
+ * The FuncNodes config dir and the manager's settings in `config.json` (spec §2.1–2.2).
+ * The file is only read, never rewritten: the Python tools own it.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from './log.js';
+
+export const DEFAULT_HOST = 'localhost';
+export const DEFAULT_PORT = 9380;
+export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
+
+export interface ManagerSettings {
+  /** Absolute config dir after the `custom_config_dir` redirect. */
+  configDir: string;
+  workersDir: string;
+  host: string;
+  port: number;
+  /** `worker_manager.python`: the interpreter for workers without a venv, below `FUNCNODES_PYTHON`. */
+  python?: string;
+  /** Extra browser origins allowed to connect (`worker_manager.allowed_origins`). */
+  allowedOrigins: string[];
+  /** Extra names accepted in the `Host` header (`worker_manager.allowed_hosts`). */
+  allowedHosts: string[];
+  maxPayload: number;
+  /** Default of `in_venv` for new workers: `FUNCNODES_WORKER_IN_VENV` (spec §2.2). */
+  inVenvDefault: boolean;
+  /** `config.json` as read, for keys other modules need. */
+  raw: Record<string, unknown>;
+}
+
+export interface ConfigOverrides {
+  dir?: string;
+  host?: string;
+  port?: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+const TRUTHY = new Set(['1', 'True', 'true', 'yes', 'Yes', 'YES']);
+
+/** `FUNCNODES_WORKER_IN_VENV` truthiness exactly as the original (spec §2.2). */
+export function envFlag(value: string | undefined, fallback: boolean): boolean {
+  return value === undefined ? fallback : TRUTHY.has(value);
+}
+
+/** Base dir: `--dir`, else `FUNCNODES_CONFIG_DIR`, else `~/.funcnodes` (spec §2.1 step 1). */
+export function baseConfigDir(env: Env, dir?: string): string {
+  const home = env.HOME || env.USERPROFILE || os.homedir();
+  const chosen = dir ?? env.FUNCNODES_CONFIG_DIR ?? path.join(home, '.funcnodes');
+  return path.resolve(chosen);
+}
+
+async function readJsonObject(file: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const data: unknown = JSON.parse(await readFile(file, 'utf8'));
+    return typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `config.json`, else its backup `config.json.bu`, else empty (defaults). */
+async function readConfigFile(dir: string, log?: Logger): Promise<Record<string, unknown>> {
+  const main = await readJsonObject(path.join(dir, 'config.json'));
+  if (main) return main;
+  const backup = await readJsonObject(path.join(dir, 'config.json.bu'));
+  if (backup) log?.warn(`config.json in ${dir} is missing or invalid; using config.json.bu`);
+  return backup ?? {};
+}
+
+function section(raw: Record<string, unknown>, key: string): Record<string, unknown> {
+  const value = raw[key];
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+function stringList(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+function validPort(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 65535 ? value : undefined;
+}
+
+export async function loadSettings(overrides: ConfigOverrides = {}, env: Env = process.env, log?: Logger): Promise<ManagerSettings> {
+  let configDir = baseConfigDir(env, overrides.dir);
+  await mkdir(configDir, { recursive: true });
+  let raw = await readConfigFile(configDir, log);
+  const custom = raw.custom_config_dir;
+  if (typeof custom === 'string' && custom !== '') {
+    configDir = path.resolve(configDir, custom);
+    await mkdir(configDir, { recursive: true });
+    raw = await readConfigFile(configDir, log);
+  }
+  const wm = section(raw, 'worker_manager');
+  const port = overrides.port ?? validPort(wm.port) ?? DEFAULT_PORT;
+  const maxPayload = typeof wm.max_payload === 'number' && wm.max_payload > 0 ? wm.max_payload : DEFAULT_MAX_PAYLOAD;
+  const workersDir = path.join(configDir, 'workers');
+  await mkdir(workersDir, { recursive: true });
+  return {
+    configDir,
+    workersDir,
+    host: overrides.host ?? (typeof wm.host === 'string' ? wm.host : DEFAULT_HOST),
+    port,
+    python: typeof wm.python === 'string' && wm.python !== '' ? wm.python : undefined,
+    allowedOrigins: stringList(wm.allowed_origins),
+    allowedHosts: stringList(wm.allowed_hosts),
+    maxPayload,
+    inVenvDefault: envFlag(env.FUNCNODES_WORKER_IN_VENV, true),
+    raw,
+  };
+}

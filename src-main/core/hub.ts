@@ -1,0 +1,227 @@
+/**
+ * The WebSocket hub: HTTP server(s) on every address of the bind host, `ws` upgrades on path `/` after
+ * Origin and Host checks (spec §11.1), connections with their subscription flag, and broadcast. It knows
+ * frames, not workers: text frames go to `onText`, binary frames are ignored as in the original.
+ */
+import { lookup } from 'node:dns/promises';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { isIP, type Socket } from 'node:net';
+import os from 'node:os';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from './log.js';
+import { encodeMessage, type IdentifyReply, type ManagerMessage } from './protocol.js';
+import type { Requester } from './manager.js';
+import { rawText } from './ws-text.js';
+
+export interface HubOptions {
+  host: string;
+  port: number;
+  maxPayload: number;
+  /** Browser origins accepted besides loopback ones (`worker_manager.allowed_origins`, the app's own). */
+  allowedOrigins: string[];
+  /** `Host` header names accepted besides loopback, the machine's hostname and the bind host. */
+  allowedHosts: string[];
+  log: Logger;
+  onText(connection: Connection, text: string): void;
+  /** Plain HTTP requests (no upgrade); default: 400 on `/`, 404 elsewhere, like the original. */
+  onHttp?(req: IncomingMessage, res: ServerResponse): void;
+}
+
+export class Connection implements Requester {
+  subscribed = false;
+
+  constructor(readonly socket: WebSocket) {}
+
+  send(message: ManagerMessage | IdentifyReply | string): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    // Send errors to a closing socket are swallowed, as in the original.
+    this.socket.send(typeof message === 'string' ? message : encodeMessage(message), () => undefined);
+  }
+}
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+export function isLoopbackAddress(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address === '::ffff:127.0.0.1';
+}
+
+/** `localhost` means both loopbacks whatever /etc/hosts says; wildcards and literals bind as given. */
+export async function bindAddresses(host: string): Promise<string[]> {
+  if (host === 'localhost') return ['127.0.0.1', '::1'];
+  if (host === '' || host === '0.0.0.0') return ['0.0.0.0'];
+  if (host === '::' || host === '[::]') return ['::'];
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare)) return [bare];
+  const found = await lookup(bare, { all: true });
+  return [...new Set(found.map((a) => a.address))];
+}
+
+function hostHeaderName(header: string | undefined): string | undefined {
+  if (header === undefined || header === '') return undefined;
+  if (header.startsWith('[')) return header.slice(0, header.indexOf(']') + 1).toLowerCase();
+  return header.split(':')[0]?.toLowerCase();
+}
+
+export class Hub {
+  private readonly servers: http.Server[] = [];
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Set<Connection>();
+  private readonly acceptedHosts: Set<string>;
+  private loopbackOnly = true;
+  private boundPort = 0;
+
+  constructor(private readonly opts: HubOptions) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload, perMessageDeflate: false, clientTracking: false });
+    this.acceptedHosts = new Set([...LOOPBACK_NAMES, os.hostname().toLowerCase(), opts.host.toLowerCase(), ...opts.allowedHosts.map((h) => h.toLowerCase())]);
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** The URL clients use; for a wildcard bind, the loopback one. */
+  get url(): string {
+    const host = this.opts.host === '' || this.opts.host === '0.0.0.0' ? '127.0.0.1' : this.opts.host === '::' ? '[::1]' : this.opts.host;
+    const shown = isIP(host) === 6 ? `[${host}]` : host;
+    return `ws://${shown}:${this.boundPort}`;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Binds every address of the host on one port; with port 0, the first bind picks it for the rest. */
+  async listen(): Promise<void> {
+    const addresses = await bindAddresses(this.opts.host);
+    this.loopbackOnly = addresses.every(isLoopbackAddress);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.bindAll(addresses);
+        break;
+      } catch (err) {
+        await this.closeServers();
+        // With port 0 the second address can collide by chance: pick a new port.
+        if (this.opts.port !== 0 || attempt >= 4 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+    }
+    if (!this.loopbackOnly) {
+      this.opts.log.warn(`Listening on ${this.opts.host}: other machines can reach this manager; it has no authentication.`);
+    }
+  }
+
+  private async bindAll(addresses: string[]): Promise<void> {
+    let port = this.opts.port;
+    for (const [index, address] of addresses.entries()) {
+      const server = this.createServer();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ port, host: address, exclusive: true }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        // A machine without IPv6 still serves `localhost` on 127.0.0.1.
+        if (index > 0 && (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT')) {
+          this.opts.log.info(`Not listening on ${address}: ${code}`);
+          continue;
+        }
+        if (code === 'EADDRINUSE') throw Object.assign(new Error(`Port ${port} on ${address} is already in use`), { code });
+        throw err;
+      }
+      this.servers.push(server);
+      const bound = server.address();
+      if (typeof bound === 'object' && bound !== null) port = bound.port;
+    }
+    this.boundPort = port;
+  }
+
+  private createServer(): http.Server {
+    const server = http.createServer((req, res) => (this.opts.onHttp ?? defaultHttp)(req, res));
+    server.on('upgrade', (req, socket: Socket, head) => this.upgrade(req, socket, head));
+    return server;
+  }
+
+  /** Rejects before the WebSocket exists: wrong path 404, foreign Host or Origin 403 (spec §11.1). */
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => undefined);
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/') return reject(socket, 404, 'Not Found');
+    const host = hostHeaderName(req.headers.host);
+    if (host === undefined || !this.acceptedHosts.has(host)) {
+      this.opts.log.warn(`Refused WebSocket upgrade: Host ${JSON.stringify(req.headers.host)} is not allowed`);
+      return reject(socket, 403, 'Forbidden');
+    }
+    const origin = req.headers.origin;
+    if (!this.originAllowed(origin)) {
+      this.opts.log.warn(`Refused WebSocket upgrade from origin ${JSON.stringify(origin)}`);
+      return reject(socket, 403, 'Forbidden');
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
+  }
+
+  originAllowed(origin: string | undefined): boolean {
+    // Non-browser clients (Python tools, the CLI) send no Origin.
+    if (origin === undefined) return true;
+    if (this.opts.allowedOrigins.includes(origin)) return true;
+    try {
+      const url = new URL(origin);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && LOOPBACK_NAMES.has(url.hostname);
+    } catch {
+      return false;
+    }
+  }
+
+  private accept(ws: WebSocket): void {
+    const connection = new Connection(ws);
+    this.connections.add(connection);
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      this.opts.onText(connection, rawText(data));
+    });
+    // Oversized or malformed frames end that connection only (ws closes it with 1009/1002).
+    ws.on('error', (err) => this.opts.log.warn(`Connection error: ${err.message}`));
+    ws.on('close', () => this.connections.delete(connection));
+  }
+
+  /** To every subscribed connection (spec §6.3 recommendation), so one-frame probes never see pushes. */
+  broadcast(message: ManagerMessage | string, except?: Requester): void {
+    const frame = typeof message === 'string' ? message : encodeMessage(message);
+    for (const connection of this.connections) if (connection.subscribed && connection !== except) connection.send(frame);
+  }
+
+  /** Closes every connection with 1001 "going away", then the listeners. */
+  async close(): Promise<void> {
+    for (const connection of this.connections) connection.socket.close(1001, 'Workermanager shutting down');
+    const deadline = Date.now() + 1000;
+    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    for (const connection of this.connections) connection.socket.terminate();
+    await this.closeServers();
+  }
+
+  private async closeServers(): Promise<void> {
+    const servers = this.servers.splice(0);
+    await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      ),
+    );
+  }
+}
+
+function reject(socket: Socket, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
+}
+
+function defaultHttp(req: IncomingMessage, res: ServerResponse): void {
+  const path = (req.url ?? '/').split('?')[0];
+  const status = path === '/' && req.method === 'GET' ? 400 : 404;
+  const body = status === 400 ? 'This is the FuncNodes Workermanager WebSocket endpoint; connect with a WebSocket client.\n' : 'Not Found\n';
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(body);
+}

@@ -1,0 +1,249 @@
+/**
+ * Implements each protocol operation from the registry, the status tracker and the worker lifecycle, and
+ * emits the original's progress sequences (spec §3.6) in the original's order. Every operation that sent
+ * blocking progress ends with the reset frame, failures included.
+ */
+import type { Logger } from './log.js';
+import {
+  errorMessage,
+  errorText,
+  progressStep,
+  RESET_PROGRESS,
+  type ClientRequest,
+  type ManagerMessage,
+  type NewWorkerOptions,
+  type ProgressMessage,
+  type WorkerConfig,
+} from './protocol.js';
+import { reachableHost } from './liveness.js';
+import { WorkerExistsError, type CreateDefaults, type Registry } from './registry.js';
+import type { StatusTracker } from './status.js';
+
+/** One client connection as the manager sees it. */
+export interface Requester {
+  send(message: ManagerMessage): void;
+  /** Whether it has asked for `worker_status` and so receives broadcasts. */
+  readonly subscribed: boolean;
+}
+
+export interface Broadcast {
+  /** Sends to every subscribed connection except `except`. */
+  (message: ManagerMessage, except?: Requester): void;
+}
+
+export type Report = (message: ProgressMessage) => void;
+
+/** Starting and stopping worker processes; the manager owns only the message sequences around them. */
+export interface WorkerLifecycle {
+  /** Starts an inactive worker; resolves once it answers its uuid, rejects with the reason otherwise. */
+  start(uuid: string, report: Report): Promise<void>;
+  /** Asks a running worker to stop; resolves once its process is gone, rejects if it would not go. */
+  stop(uuid: string): Promise<void>;
+  /** Confirms a worker listed active still answers with its uuid. */
+  contact(uuid: string): Promise<boolean>;
+}
+
+export class OperationError extends Error {}
+
+export interface ManagerDeps {
+  registry: Registry;
+  status: StatusTracker;
+  lifecycle: WorkerLifecycle;
+  log: Logger;
+  broadcast: Broadcast;
+  inVenvDefault: boolean;
+  createDefaults: CreateDefaults;
+}
+
+export class WorkerManager {
+  /** Lifecycle operations are serialised per worker (spec §3.8 recommendation). */
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly deps: ManagerDeps) {}
+
+  handle(request: Exclude<ClientRequest, { type: 'ping' | 'identify' | 'stop' | 'worker_status' }>, requester: Requester): Promise<void> {
+    switch (request.type) {
+      case 'new_worker':
+        return this.newWorker(request.options, requester);
+      case 'set_active':
+        return this.withReset(requester, () => this.activate(request.workerid, requester));
+      case 'stop_worker':
+        return this.stopWorker(request.workerid, requester).then(() => undefined);
+      case 'restart_worker':
+        return this.restartWorker(request.workerid, requester);
+      case 'delete_worker':
+        return this.deleteWorker(request.workerid, requester);
+    }
+  }
+
+  private async withReset(requester: Requester, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } finally {
+      requester.send(RESET_PROGRESS);
+    }
+  }
+
+  private serialised<T>(uuid: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(uuid) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const tail = run.catch(() => undefined);
+    this.locks.set(uuid, tail);
+    void tail.then(() => {
+      if (this.locks.get(uuid) === tail) this.locks.delete(uuid);
+    });
+    return run;
+  }
+
+  /** Sequence N (spec §3.6), sent to the requester and every subscriber, then the reset the original forgot. */
+  private async newWorker(options: NewWorkerOptions, requester: Requester): Promise<void> {
+    const { registry, status, log } = this.deps;
+    const inVenv = options.in_venv ?? this.deps.inVenvDefault;
+    if (inVenv) {
+      requester.send(
+        errorMessage(
+          'Cannot create a worker in its own virtual environment yet: this manager does not create venvs. ' +
+            'Send "in_venv": false (or set FUNCNODES_WORKER_IN_VENV=0) to create a worker that uses the manager\'s Python.',
+        ),
+      );
+      return;
+    }
+    const announce = (message: ManagerMessage) => {
+      requester.send(message);
+      this.deps.broadcast(message, requester);
+    };
+    const release = status.hold();
+    try {
+      announce(progressStep.writingConfig());
+      let config: WorkerConfig;
+      try {
+        config = await registry.create(options, this.deps.createDefaults);
+      } catch (err) {
+        const reason = err instanceof WorkerExistsError ? err.message : `could not write its files: ${(err as Error).message}`;
+        log.warn(`new_worker failed: ${reason}`);
+        requester.send(errorMessage(`Could not create worker: ${reason}.`));
+        announce(RESET_PROGRESS);
+        return;
+      }
+      // Known at once: a set_active right after worker_created must find it (spec §14.3).
+      await status.refresh(config.uuid);
+      announce(progressStep.creatingWorker());
+      requester.send({ type: 'worker_created', uuid: config.uuid });
+      announce(RESET_PROGRESS);
+      log.info(`Created worker ${config.uuid} (${String(config.name)})`);
+    } finally {
+      release();
+    }
+    this.sendStatusIfUnsubscribed(requester);
+  }
+
+  /** Sequence A (spec §3.6) without the reset, which the caller adds. */
+  private async activate(uuid: string, requester: Requester): Promise<void> {
+    const { status, lifecycle, registry, log } = this.deps;
+    requester.send(progressStep.activating());
+    if (!status.find(uuid)) {
+      requester.send(errorMessage(errorText.activateNotFound(uuid)));
+      return;
+    }
+    try {
+      await this.serialised(uuid, async () => {
+        const entry = status.find(uuid);
+        if (!entry) throw new OperationError('it was deleted meanwhile');
+        if (!entry.active) {
+          await lifecycle.start(uuid, (p) => requester.send(p));
+        } else {
+          requester.send(progressStep.contacting());
+          if (!(await lifecycle.contact(uuid))) throw new OperationError('it no longer answers with its uuid');
+        }
+        const read = await registry.read(uuid);
+        if (!read.ok) throw new OperationError(`its JSON ${read.reason}`);
+        requester.send({ type: 'set_worker', data: browserReachable(read.config) });
+      });
+    } catch (err) {
+      log.warn(`set_active ${uuid} failed: ${(err as Error).message}`);
+      requester.send(errorMessage(errorText.activateFailed(uuid)));
+    }
+  }
+
+  /** Sequence S (spec §3.6); an unknown id gets nothing at all, as in the original. */
+  private async stopWorker(uuid: string, requester: Requester): Promise<boolean> {
+    const entry = this.deps.status.find(uuid);
+    if (!entry) return true;
+    let stopped = false;
+    await this.withReset(requester, async () => {
+      requester.send(progressStep.stoppingWorker());
+      try {
+        await this.serialised(uuid, () => this.stopIfRunning(uuid));
+        stopped = true;
+      } catch (err) {
+        this.deps.log.warn(`stop_worker ${uuid} failed: ${(err as Error).message}`);
+        requester.send(errorMessage(`Could not stop worker with id ${uuid}: ${(err as Error).message}`));
+      }
+    });
+    return stopped;
+  }
+
+  /** Stops a worker the status lists active; an inactive one is left alone (its old port may be another's). */
+  private async stopIfRunning(uuid: string): Promise<void> {
+    if (this.deps.status.find(uuid)?.active) await this.deps.lifecycle.stop(uuid);
+  }
+
+  /** Stop confirmed by process exit, then start (spec §4.7 recommendation). */
+  private async restartWorker(uuid: string, requester: Requester): Promise<void> {
+    if (!(await this.stopWorker(uuid, requester))) return;
+    await this.withReset(requester, () => this.activate(uuid, requester));
+  }
+
+  /** Sequence D (spec §3.6), confined to the workers dir; a running worker is stopped first. */
+  private async deleteWorker(uuid: string, requester: Requester): Promise<void> {
+    const { status, registry, log } = this.deps;
+    let config = status.find(uuid)?.config;
+    if (!config) {
+      const read = await registry.read(uuid);
+      if (!read.ok) {
+        requester.send(errorMessage(errorText.deleteNotFound(uuid)));
+        return;
+      }
+      config = read.config;
+    }
+    const release = status.hold();
+    try {
+      await this.withReset(requester, () =>
+        this.serialised(uuid, async () => {
+          requester.send(progressStep.deleting());
+          if (status.find(uuid)?.active) {
+            requester.send(progressStep.stoppingWorker());
+            try {
+              await this.deps.lifecycle.stop(uuid);
+            } catch (err) {
+              log.warn(`delete_worker ${uuid}: stop failed: ${(err as Error).message}`);
+              requester.send(errorMessage(`Could not delete worker ${uuid}: it is still running (${(err as Error).message}).`));
+              return;
+            }
+            requester.send(RESET_PROGRESS);
+          }
+          requester.send(progressStep.removingFiles());
+          await registry.remove(uuid, config);
+          await status.refresh(uuid);
+          requester.send(progressStep.deleted());
+          requester.send({ type: 'worker_deleted', uuid });
+          log.info(`Deleted worker ${uuid}`);
+        }),
+      );
+    } finally {
+      release();
+      this.sendStatusIfUnsubscribed(requester);
+    }
+  }
+
+  /** Subscribers get status changes as broadcasts; a requester that never asked still gets this one reply. */
+  private sendStatusIfUnsubscribed(requester: Requester): void {
+    if (!requester.subscribed) requester.send(this.deps.status.snapshot());
+  }
+}
+
+/** `set_worker.data` as on disk, but with a wildcard bind host a browser can dial (spec §9). */
+function browserReachable(config: WorkerConfig): WorkerConfig {
+  const host = reachableHost(config.host);
+  return host === config.host ? config : { ...config, host };
+}

@@ -1,0 +1,284 @@
+/**
+ * Which workers exist and which are alive, kept current from filesystem events instead of the original's
+ * 1 s / 11 s polling (spec §6, §11.16). A change to `worker_<uuid>.*` refreshes that one worker; a slow
+ * safety rescan catches anything the watcher missed; a cheap pid check notices active workers that died
+ * without touching a file (SIGKILL). `change` fires only when the lists really changed.
+ */
+import { EventEmitter } from 'node:events';
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile, stat, unlink } from 'node:fs/promises';
+import type { Logger } from './log.js';
+import { isPidAlive, probeWorker, type ProbeResult } from './liveness.js';
+import { encodeMessage, WORKER_ID_PATTERN, type WorkerConfig, type WorkerStatusMessage } from './protocol.js';
+import { parsePidFile, type Registry } from './registry.js';
+
+export interface StatusOptions {
+  probe?: (config: WorkerConfig) => Promise<ProbeResult>;
+  isAlive?: (pid: number) => boolean;
+  /** Full rescan interval; the watcher does the real work (default 30 s). */
+  safetyRescanMs?: number;
+  /** How often active workers' pids are checked (default 2 s; a syscall per active worker). */
+  pidCheckMs?: number;
+  /** Coalesces bursts of fs events (atomic writes are several events). */
+  debounceMs?: number;
+}
+
+interface Entry {
+  /** The JSON as read. */
+  raw: WorkerConfig;
+  /** As listed in `worker_status`: the JSON with `pid` taken from `.p` when there is one (spec §3.4). */
+  config: WorkerConfig;
+  /** mtime+size of the JSON last read, to skip unchanged files on full rescans. */
+  jsonStamp: string;
+  /** `.p` pid: `undefined` = no `.p`, `null` = unreadable. */
+  pidFile: number | null | undefined;
+  active: boolean;
+  /** pid|JSON stamp the last probe ran for: a new value means the worker must be asked again. */
+  probedFor?: string;
+}
+
+export type FileKind = 'json' | 'p' | 'runstate';
+const FILE_PATTERN = new RegExp(`^worker_(${WORKER_ID_PATTERN.source.slice(1, -1)})\\.(json|p|runstate)$`);
+
+export interface StatusEvents {
+  change: [];
+  /** Any `worker_<uuid>.<kind>` file changed (lifecycle waiters listen to this). */
+  file: [uuid: string, kind: FileKind];
+}
+
+export class StatusTracker extends EventEmitter<StatusEvents> {
+  private readonly entries = new Map<string, Entry>();
+  private readonly probe: (config: WorkerConfig) => Promise<ProbeResult>;
+  private readonly isAlive: (pid: number) => boolean;
+  private readonly opts: Required<Pick<StatusOptions, 'safetyRescanMs' | 'pidCheckMs' | 'debounceMs'>>;
+  private watcher?: FSWatcher;
+  private timers: NodeJS.Timeout[] = [];
+  private pending = new Set<string>();
+  private pendingFull = false;
+  private debounce?: NodeJS.Timeout;
+  /** Refreshes run one at a time so two events for one worker cannot interleave their reads. */
+  private queue: Promise<void> = Promise.resolve();
+  private version = 0;
+  private emittedVersion = 0;
+  private encoded?: { version: number; text: string };
+  private readonly probes = new Set<Promise<void>>();
+  private holds = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly log: Logger,
+    options: StatusOptions = {},
+  ) {
+    super();
+    this.probe = options.probe ?? ((config) => probeWorker(config));
+    this.isAlive = options.isAlive ?? isPidAlive;
+    this.opts = { safetyRescanMs: options.safetyRescanMs ?? 30_000, pidCheckMs: options.pidCheckMs ?? 2_000, debounceMs: options.debounceMs ?? 15 };
+  }
+
+  /** First full scan, with every live pid probed, so the first `worker_status` is already right. */
+  async start(): Promise<void> {
+    this.watcher = watch(this.registry.workersDir, (_event, filename) => this.onFsEvent(filename));
+    this.watcher.on('error', (err) => {
+      this.log.warn(`Watching ${this.registry.workersDir} failed (${err.message}); relying on rescans`);
+      this.pendingFull = true;
+      this.schedule();
+    });
+    await this.enqueue(() => this.scanAll());
+    await this.settled();
+    this.timers.push(
+      setInterval(() => {
+        this.pendingFull = true;
+        this.schedule();
+      }, this.opts.safetyRescanMs),
+      setInterval(() => this.checkActivePids(), this.opts.pidCheckMs),
+    );
+    for (const t of this.timers) t.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.watcher?.close();
+    for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.debounce);
+  }
+
+  /** Waits until queued refreshes and probes in flight are done. */
+  async settled(): Promise<void> {
+    await this.queue;
+    while (this.probes.size > 0) await Promise.all([...this.probes]);
+  }
+
+  /** Refreshes these workers now (after our own writes), so callers see the result at once. */
+  refresh(...uuids: string[]): Promise<void> {
+    return this.enqueue(async () => {
+      for (const uuid of uuids) await this.refreshOne(uuid, true);
+    });
+  }
+
+  /**
+   * Defers `change` until released, so an operation that ends with a status broadcast (new, delete) sends
+   * it after its own last frame, in the original's order.
+   */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      this.maybeEmit();
+    };
+  }
+
+  find(uuid: string): { config: WorkerConfig; active: boolean } | undefined {
+    const entry = this.entries.get(uuid);
+    return entry && { config: entry.config, active: entry.active };
+  }
+
+  snapshot(): WorkerStatusMessage {
+    const active: WorkerConfig[] = [];
+    const inactive: WorkerConfig[] = [];
+    for (const entry of this.entries.values()) (entry.active ? active : inactive).push(entry.config);
+    return { type: 'worker_status', active, inactive };
+  }
+
+  /** The encoded `worker_status` frame, built once per change (large lists are costly to stringify). */
+  statusFrame(): string {
+    if (this.encoded?.version !== this.version) this.encoded = { version: this.version, text: encodeMessage(this.snapshot()) };
+    return this.encoded.text;
+  }
+
+  private onFsEvent(filename: string | Buffer | null): void {
+    if (this.stopped) return;
+    const match = filename === null ? null : FILE_PATTERN.exec(filename.toString());
+    if (filename === null) this.pendingFull = true;
+    else if (match) {
+      const [, uuid, kind] = match as unknown as [string, string, FileKind];
+      this.pending.add(uuid);
+      this.emit('file', uuid, kind);
+    } else return;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.debounce || this.stopped) return;
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      const full = this.pendingFull;
+      const uuids = [...this.pending];
+      this.pendingFull = false;
+      this.pending.clear();
+      void this.enqueue(async () => {
+        if (full) await this.scanAll();
+        else for (const uuid of uuids) await this.refreshOne(uuid, false);
+      });
+    }, this.opts.debounceMs);
+  }
+
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(work).catch((err: unknown) => this.log.error(`Status refresh failed: ${String(err)}`));
+    this.queue = run;
+    return run.then(() => this.maybeEmit());
+  }
+
+  private async scanAll(): Promise<void> {
+    const { json } = await this.registry.list();
+    const present = new Set(json);
+    for (const uuid of [...this.entries.keys()]) if (!present.has(uuid)) this.drop(uuid);
+    // Alive-but-unanswering workers are asked again on every safety rescan.
+    for (const uuid of json) await this.refreshOne(uuid, false, true);
+  }
+
+  private drop(uuid: string): void {
+    if (this.entries.delete(uuid)) this.version++;
+  }
+
+  private async refreshOne(uuid: string, forceRead: boolean, reprobe = false): Promise<void> {
+    const paths = this.registry.paths(uuid);
+    let stamp: string;
+    try {
+      const s = await stat(paths.json);
+      stamp = `${s.mtimeMs}:${s.size}`;
+    } catch {
+      this.drop(uuid);
+      return;
+    }
+    const previous = this.entries.get(uuid);
+    let config = previous?.raw;
+    if (forceRead || previous?.jsonStamp !== stamp) {
+      const read = await this.registry.read(uuid);
+      if (!read.ok) {
+        this.drop(uuid);
+        return;
+      }
+      config = read.config;
+    }
+    if (config === undefined) return;
+    const pidFile = await this.registry.readPidFile(uuid);
+    const shown: WorkerConfig = pidFile === undefined ? config : { ...config, pid: pidFile };
+    const entry: Entry = { raw: config, config: shown, jsonStamp: stamp, pidFile, active: previous?.active ?? false, probedFor: previous?.probedFor };
+    if (!previous || JSON.stringify(previous.config) !== JSON.stringify(shown)) this.version++;
+    this.entries.set(uuid, entry);
+    await this.judge(uuid, entry, reprobe);
+  }
+
+  /** Decides liveness: a dead or missing pid is inactive at once; a live pid is asked over its WebSocket. */
+  private async judge(uuid: string, entry: Entry, reprobe: boolean): Promise<void> {
+    const pid = entry.pidFile !== undefined ? entry.pidFile : entry.config.pid;
+    if (typeof pid !== 'number' || !this.isAlive(pid)) {
+      this.setActive(entry, false);
+      entry.probedFor = undefined;
+      if (typeof entry.pidFile === 'number') await this.removeStalePidFile(uuid, entry.pidFile);
+      return;
+    }
+    // A rewritten JSON (the worker's write after binding) is a reason to ask again even on the same port.
+    const key = `${pid}|${entry.jsonStamp}`;
+    if (!reprobe && entry.probedFor === key) return;
+    if (reprobe && entry.active && entry.probedFor === key) return;
+    entry.probedFor = key;
+    const job = this.probe(entry.config).then((result) => {
+      const current = this.entries.get(uuid);
+      if (current?.probedFor !== key) return;
+      this.setActive(current, result === 'match');
+      this.maybeEmit();
+    });
+    this.probes.add(job);
+    void job.finally(() => this.probes.delete(job));
+  }
+
+  private setActive(entry: Entry, active: boolean): void {
+    if (entry.active === active) return;
+    entry.active = active;
+    this.version++;
+  }
+
+  /**
+   * A `.p` whose process is gone blocks the next start (spec §2.5), so it is removed as the original does;
+   * the content is read again first so a new instance's fresh `.p` is never taken.
+   */
+  private async removeStalePidFile(uuid: string, pid: number): Promise<void> {
+    const file = this.registry.paths(uuid).pidFile;
+    try {
+      if (parsePidFile(await readFile(file, 'utf8')) !== pid || this.isAlive(pid)) return;
+      await unlink(file);
+      this.log.info(`Removed stale ${file} (pid ${pid} is gone)`);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  private checkActivePids(): void {
+    for (const [uuid, entry] of this.entries) {
+      const pid = entry.pidFile ?? entry.config.pid;
+      if (entry.active && (typeof pid !== 'number' || !this.isAlive(pid))) this.pending.add(uuid);
+    }
+    if (this.pending.size > 0) this.schedule();
+  }
+
+  private maybeEmit(): void {
+    if (this.version === this.emittedVersion || this.stopped || this.holds > 0) return;
+    this.emittedVersion = this.version;
+    this.emit('change');
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Runs the real manager service (real hub on a real port, real files in a temp config dir, the stand-in
+ * worker as FUNCNODES_PYTHON) and cleans up after it, including any worker processes left running.
+ */
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ManagerClient } from '../../src-main/core/client.js';
+import { createLogger, type Logger } from '../../src-main/core/log.js';
+import type { ManagerMessage, ParsedManagerFrame } from '../../src-main/core/protocol.js';
+import { startManagerService, type ManagerService, type ServiceOptions } from '../../src-main/core/service.js';
+import { randomPortRange, standinPython, type PortRange } from './standin.js';
+
+export interface TestManager {
+  service: ManagerService;
+  dir: string;
+  workersDir: string;
+  url: string;
+  ports: PortRange;
+  /** Log lines the manager wrote. */
+  logs: string[];
+  env: Record<string, string | undefined>;
+  connect(headers?: Record<string, string>): Promise<ManagerClient>;
+  close(): Promise<void>;
+}
+
+export interface TestManagerOptions extends Omit<ServiceOptions, 'env' | 'log' | 'dir'> {
+  env?: Record<string, string | undefined>;
+  dir?: string;
+}
+
+export function testEnv(ports: PortRange, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
+    ...process.env,
+    FUNCNODES_CONFIG_DIR: undefined,
+    FUNCNODES_PYTHON: standinPython,
+    FUNCNODES_WORKER_IN_VENV: '0',
+    FUNCNODES_WS_WORKER_STARTPORT: String(ports.start),
+    FUNCNODES_WS_WORKER_ENDPORT: String(ports.end),
+    FUNCNODES_STANDIN: '',
+    FUNCNODES_STANDIN_P_INTERVAL: '1',
+    FUNCNODES_STANDIN_STOP_DELAY: '0.5',
+    ...extra,
+  };
+}
+
+export function makeTempDir(prefix = 'fnwm-test-'): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), prefix));
+}
+
+export async function startTestManager(options: TestManagerOptions = {}): Promise<TestManager> {
+  const dir = options.dir ?? (await makeTempDir());
+  const ports = randomPortRange();
+  const env = testEnv(ports, options.env);
+  const logs: string[] = [];
+  const log: Logger = createLogger('debug', (line) => logs.push(line));
+  const service = await startManagerService({ host: '127.0.0.1', port: 0, ...options, dir, env, log });
+  const clients: ManagerClient[] = [];
+  return {
+    service,
+    dir,
+    workersDir: service.settings.workersDir,
+    url: service.url,
+    ports,
+    logs,
+    env,
+    async connect(headers) {
+      const client = await ManagerClient.connect(service.url, 5000, headers);
+      clients.push(client);
+      return client;
+    },
+    async close() {
+      for (const client of clients) client.close();
+      await service.stop('test done');
+      await killWorkers(service.settings.workersDir);
+      if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** SIGKILLs every process named by a `.p` or worker JSON `pid` (and its group) in the workers dir. */
+export async function killWorkers(workersDir: string): Promise<void> {
+  const names = await readdir(workersDir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!/^worker_.*\.(p|json)$/.test(name)) continue;
+    const text = await readFile(path.join(workersDir, name), 'utf8').catch(() => '');
+    let pid: unknown;
+    try {
+      pid = name.endsWith('.p') ? Number(text.trim()) : (JSON.parse(text) as { pid?: unknown }).pid;
+    } catch {
+      continue;
+    }
+    if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue;
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // Not running.
+      }
+    }
+  }
+}
+
+export function messageOf(frame: ParsedManagerFrame): ManagerMessage | undefined {
+  return frame.kind === 'message' ? frame.message : undefined;
+}
+
+/** Reads frames until one of `type` arrives; returns it and everything read before it. */
+export async function readUntil<T extends ManagerMessage['type']>(
+  client: ManagerClient,
+  type: T,
+  timeoutMs = 10_000,
+): Promise<{ found: Extract<ManagerMessage, { type: T }>; before: ParsedManagerFrame[] }> {
+  const before: ParsedManagerFrame[] = [];
+  const found = await client.until((frame) => {
+    const m = messageOf(frame);
+    if (m?.type === type) return m as Extract<ManagerMessage, { type: T }>;
+    before.push(frame);
+    return undefined;
+  }, timeoutMs);
+  return { found, before };
+}
+
+/** Everything that arrives within `ms`. */
+export async function collect(client: ManagerClient, ms: number): Promise<string[]> {
+  const frames: string[] = [];
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) return frames;
+    try {
+      frames.push(await client.nextText(left));
+    } catch {
+      return frames;
+    }
+  }
+}
+
+/** Polls a condition (for files and processes, which have no event to wait on from a test). */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+}

@@ -1,0 +1,200 @@
+/**
+ * The workers dir as shared with the Python CLI: tolerant reading (nothing crashes, nothing is silently
+ * deleted), atomic writes that keep unknown keys, and deletion that never leaves the workers dir.
+ */
+import { lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadSettings } from '../src-main/core/config.js';
+import { silentLogger } from '../src-main/core/log.js';
+import { Registry, workerPaths } from '../src-main/core/registry.js';
+import { makeTempDir, readUntil, startTestManager, type TestManager } from './helpers/manager.js';
+
+let manager: TestManager | undefined;
+afterEach(async () => {
+  await manager?.close();
+  manager = undefined;
+});
+
+const exists = (p: string) =>
+  lstat(p).then(
+    () => true,
+    () => false,
+  );
+
+async function writeWorker(workersDir: string, uuid: string, extra: Record<string, unknown> = {}): Promise<void> {
+  await writeFile(path.join(workersDir, `worker_${uuid}.json`), JSON.stringify({ type: 'WSWorker', uuid, name: uuid, ...extra }));
+}
+
+describe('tolerant reading', () => {
+  it('lists valid workers, skips broken files (logged once), and deletes none of them', async () => {
+    const dir = await makeTempDir();
+    const workersDir = path.join(dir, 'workers');
+    await mkdir(workersDir, { recursive: true });
+    const files: Record<string, string> = {
+      'worker_corrupt.json': '{"type": "WSWorker", "uuid": "corr',
+      'worker_array.json': '[1, 2]',
+      'worker_notype.json': '{"uuid": "notype"}',
+      'worker_nouuid.json': '{"type": "WSWorker"}',
+      'worker_mismatch.json': '{"type": "WSWorker", "uuid": "other"}',
+      'worker_testworker.json': '{"type": "TestWorker", "uuid": "testworker"}',
+      'worker_a.b.json': '{"type": "WSWorker", "uuid": "a.b"}',
+      'worker_orphan.p': String(process.pid),
+      'tmpab12cd34': '{"half": ',
+      'worker-123.json': '{}',
+    };
+    for (const [name, content] of Object.entries(files)) await writeFile(path.join(workersDir, name), content);
+    // The minimal JSON of the reference's CLI tests (spec §10 C1).
+    await writeFile(path.join(workersDir, 'worker_worker-123.json'), '{"uuid":"worker-123","name":"primary","type":"WSWorker","env_path":null}');
+    manager = await startTestManager({ dir, status: { safetyRescanMs: 100 } });
+    const client = await manager.connect();
+    client.send('worker_status');
+    const { found } = await readUntil(client, 'worker_status');
+    expect(found.active).toEqual([]);
+    expect(found.inactive).toEqual([{ uuid: 'worker-123', name: 'primary', type: 'WSWorker', env_path: null }]);
+    await new Promise((r) => setTimeout(r, 500)); // several safety rescans
+    const corruptLines = manager.logs.filter((l) => l.includes('worker_corrupt.json'));
+    expect(corruptLines).toHaveLength(1);
+    for (const name of ['worker_array.json', 'worker_notype.json', 'worker_nouuid.json', 'worker_mismatch.json', 'worker_testworker.json', 'worker_a.b.json']) {
+      expect(manager.logs.filter((l) => l.includes(name)), name).toHaveLength(1);
+    }
+    for (const name of Object.keys(files)) expect(await exists(path.join(workersDir, name)), name).toBe(true);
+  });
+
+  it('removes a .p whose process is gone (it blocks the next start) but keeps one of a live process', async () => {
+    const dir = await makeTempDir();
+    const workersDir = path.join(dir, 'workers');
+    await mkdir(workersDir, { recursive: true });
+    await writeWorker(workersDir, 'stale', { host: '127.0.0.1', port: 1 });
+    await writeWorker(workersDir, 'alive', { host: '127.0.0.1', port: 1 });
+    await writeFile(path.join(workersDir, 'worker_stale.p'), '999999999');
+    await writeFile(path.join(workersDir, 'worker_alive.p'), String(process.pid));
+    manager = await startTestManager({ dir });
+    expect(await exists(path.join(workersDir, 'worker_stale.p'))).toBe(false);
+    expect(await exists(path.join(workersDir, 'worker_alive.p'))).toBe(true);
+    const client = await manager.connect();
+    client.send('worker_status');
+    const { found } = await readUntil(client, 'worker_status');
+    // Listed with the pid from .p (spec §3.4), inactive: nothing answers its uuid.
+    expect(found.inactive.find((w) => w.uuid === 'alive')?.pid).toBe(process.pid);
+  });
+});
+
+describe('writes', () => {
+  it('keeps unknown keys and leaves no temp files', async () => {
+    const dir = await makeTempDir();
+    const registry = new Registry(dir, silentLogger);
+    await writeWorker(dir, 'keep', { python_path: '/old', shelves_dependencies: { x: 1 }, custom: [1] });
+    await registry.update('keep', { port: 9400 });
+    const json = JSON.parse(await readFile(path.join(dir, 'worker_keep.json'), 'utf8')) as Record<string, unknown>;
+    expect(json).toMatchObject({ uuid: 'keep', port: 9400, python_path: '/old', shelves_dependencies: { x: 1 }, custom: [1] });
+    expect(await readdir(dir)).toEqual(['worker_keep.json']);
+    expect((await stat(path.join(dir, 'worker_keep.json'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('never clobbers an existing worker with new_worker', async () => {
+    manager = await startTestManager();
+    await writeWorker(manager.workersDir, 'taken', { name: 'original', custom: true });
+    const client = await manager.connect();
+    client.send({ type: 'new_worker', kwargs: { uuid: 'taken', name: 'intruder', in_venv: false } });
+    const { found, before } = await readUntil(client, 'error');
+    expect(found.message).toContain('already exists');
+    expect(before.map((f) => f.kind === 'message' && f.message.type)).toEqual(['progress']);
+    expect(JSON.parse(await client.nextText())).toMatchObject({ type: 'progress', message: '' });
+    expect(JSON.parse(await readFile(path.join(manager.workersDir, 'worker_taken.json'), 'utf8'))).toMatchObject({ name: 'original', custom: true });
+  });
+
+  it('copies package_dependencies and the nodespace without meta from a reference', async () => {
+    manager = await startTestManager();
+    const deps = { 'funcnodes-basic': { package: 'funcnodes-basic', version: null } };
+    await writeWorker(manager.workersDir, 'ref', { package_dependencies: deps });
+    await mkdir(path.join(manager.workersDir, 'worker_ref'));
+    const nodespace = { backend: { nodes: [1], edges: [] }, view: {}, meta: { id: 'abc' }, external_workers: {} };
+    await writeFile(path.join(manager.workersDir, 'worker_ref', 'nodespace.json'), JSON.stringify(nodespace));
+    const client = await manager.connect();
+    client.send({ type: 'new_worker', kwargs: { name: 'copy', reference: 'ref', copyLib: true, copyNS: true, in_venv: false } });
+    const { found } = await readUntil(client, 'worker_created');
+    const p = workerPaths(manager.workersDir, found.uuid);
+    expect(JSON.parse(await readFile(p.json, 'utf8'))).toMatchObject({ name: 'copy', package_dependencies: deps });
+    const { meta: _meta, ...withoutMeta } = nodespace;
+    expect(JSON.parse(await readFile(path.join(p.dataDir, 'nodespace.json'), 'utf8'))).toEqual(withoutMeta);
+    // A missing reference is ignored, as in the original.
+    client.send({ type: 'new_worker', kwargs: { name: 'noref', reference: 'missing', copyLib: true, in_venv: false } });
+    expect((await readUntil(client, 'worker_created')).found.uuid).toMatch(/^noref_[0-9a-f]{16}$/);
+  });
+});
+
+describe('confined deletion', () => {
+  async function deleteVia(m: TestManager, uuid: string): Promise<void> {
+    const client = await m.connect();
+    client.send({ type: 'delete_worker', workerid: uuid });
+    await readUntil(client, 'worker_deleted');
+  }
+
+  it('keeps a data_path outside the workers dir, an outside env_path, and symlink targets', async () => {
+    manager = await startTestManager();
+    const outside = await makeTempDir('fnwm-outside-');
+    await writeFile(path.join(outside, 'canary'), 'keep');
+    const w = manager.workersDir;
+    await writeWorker(w, 'outside', { data_path: outside, env_path: path.join(outside, '.venv') });
+    await writeWorker(w, 'self', { data_path: w });
+    await writeWorker(w, 'neighbour', { data_path: path.join(w, 'worker_victim') });
+    await writeWorker(w, 'victim');
+    await mkdir(path.join(w, 'worker_victim'));
+    await writeFile(path.join(w, 'worker_victim', 'nodespace.json'), '{}');
+    await writeWorker(w, 'linked');
+    await symlink(outside, path.join(w, 'worker_linked'));
+    await writeWorker(w, 'escape', { data_path: path.join(w, 'worker_escape', '..', '..', '..', path.basename(outside)) });
+    await manager.service.status.refresh('outside', 'self', 'neighbour', 'victim', 'linked', 'escape');
+    for (const uuid of ['outside', 'self', 'neighbour', 'linked', 'escape']) await deleteVia(manager, uuid);
+    expect(await readFile(path.join(outside, 'canary'), 'utf8')).toBe('keep');
+    expect(await exists(path.join(w, 'worker_victim', 'nodespace.json'))).toBe(true);
+    expect(await exists(path.join(w, 'worker_victim.json'))).toBe(true);
+    expect(await exists(path.join(w, 'worker_linked'))).toBe(false);
+    expect(await exists(w)).toBe(true);
+    expect((await readdir(w)).sort()).toEqual(['worker_victim', 'worker_victim.json']);
+  });
+
+  it('removes a custom data_path inside the workers dir', async () => {
+    manager = await startTestManager();
+    const custom = path.join(manager.workersDir, 'custom-data');
+    await mkdir(custom);
+    await writeWorker(manager.workersDir, 'custom', { data_path: custom });
+    await manager.service.status.refresh('custom');
+    await deleteVia(manager, 'custom');
+    expect(await exists(custom)).toBe(false);
+  });
+
+  it('deletes a worker that is on disk but not yet in the status (spec §4.8 step 1)', async () => {
+    manager = await startTestManager({ status: { debounceMs: 60_000 } });
+    await writeWorker(manager.workersDir, 'unseen');
+    await deleteVia(manager, 'unseen');
+    expect(await exists(path.join(manager.workersDir, 'worker_unseen.json'))).toBe(false);
+  });
+});
+
+describe('config dir', () => {
+  it('follows custom_config_dir, reads config.json.bu as a fallback, and never rewrites config.json', async () => {
+    const base = await makeTempDir();
+    const custom = await makeTempDir();
+    const baseConfig = JSON.stringify({ custom_config_dir: custom, unknown: { keep: 1 } });
+    await writeFile(path.join(base, 'config.json'), baseConfig);
+    await writeFile(path.join(custom, 'config.json'), '{broken');
+    await writeFile(path.join(custom, 'config.json.bu'), JSON.stringify({ worker_manager: { host: '127.0.0.1', port: 9555, allowed_origins: ['https://x.example'] } }));
+    const settings = await loadSettings({}, { FUNCNODES_CONFIG_DIR: base });
+    expect(settings).toMatchObject({ configDir: custom, workersDir: path.join(custom, 'workers'), host: '127.0.0.1', port: 9555, allowedOrigins: ['https://x.example'] });
+    expect(await readFile(path.join(base, 'config.json'), 'utf8')).toBe(baseConfig);
+    expect(await readFile(path.join(custom, 'config.json'), 'utf8')).toBe('{broken');
+    // --dir beats the environment; --host/--port beat the file.
+    const overridden = await loadSettings({ dir: custom, host: 'localhost', port: 0 }, { FUNCNODES_CONFIG_DIR: base });
+    expect(overridden).toMatchObject({ configDir: custom, host: 'localhost', port: 0 });
+  });
+
+  it('defaults to ~/.funcnodes and localhost:9380, and in_venv from FUNCNODES_WORKER_IN_VENV', async () => {
+    const home = await makeTempDir();
+    const settings = await loadSettings({}, { HOME: home, FUNCNODES_WORKER_IN_VENV: 'no' });
+    expect(settings.configDir.endsWith(path.join('.funcnodes'))).toBe(true);
+    expect(settings).toMatchObject({ host: 'localhost', port: 9380, inVenvDefault: false });
+    expect((await loadSettings({ dir: home }, { FUNCNODES_WORKER_IN_VENV: 'YES' })).inVenvDefault).toBe(true);
+  });
+});
