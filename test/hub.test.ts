@@ -2,7 +2,7 @@
  * The hub over real sockets: the reference's own manager tests (spec §10 T1–T9), the subscription rule
  * for broadcasts, and the upgrade checks (Origin, Host, path, payload size).
  */
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -205,6 +205,19 @@ describe('broadcasts', () => {
     expect(found.inactive.map((w) => w.uuid)).toEqual([uuid]);
     expect(await collect(idle, 300)).toEqual([]);
     expect(await collect(prober, 10)).toEqual([]);
+  });
+
+  it('keep coming after the workers dir is deleted and recreated', async () => {
+    const m = await start();
+    const subscriber = await m.connect();
+    subscriber.send('worker_status');
+    await subscriber.nextText();
+    await rm(m.workersDir, { recursive: true });
+    await waitFor(() => stat(m.workersDir).then(() => true, () => false), 3000, 'the workers dir to be recreated');
+    const uuid = 'after-rm';
+    await writeFile(path.join(m.workersDir, `worker_${uuid}.json`), JSON.stringify({ type: 'WSWorker', uuid }));
+    const { found } = await readUntil(subscriber, 'worker_status', 3000);
+    expect(found.inactive.map((w) => w.uuid)).toEqual([uuid]);
   });
 
   it('send new_worker progress to the requester and to subscribers', async () => {

@@ -40,6 +40,8 @@ export interface ManagerService {
   readonly python: string;
   readonly status: StatusTracker;
   readonly hub: Hub;
+  /** Resolves once the first scan of the workers dir (and its probes) is done. */
+  readonly ready: Promise<void>;
   /** Resolves once the manager has stopped, however it was asked to. */
   readonly stopped: Promise<void>;
   stop(reason?: string): Promise<void>;
@@ -88,6 +90,8 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     }
     const request = parsed.request;
     try {
+      // Probes answer at once; everything about workers waits for the first scan.
+      if (request.type !== 'ping' && request.type !== 'identify' && request.type !== 'stop') await ready;
       switch (request.type) {
         case 'ping':
           return connection.send(PONG);
@@ -109,11 +113,13 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     }
   }
 
-  await status.start();
+  // Bind first, so the port is ours and `ping` answers while a large workers dir is still being read.
   status.on('change', () => hub.broadcast(status.statusFrame()));
+  const ready = status.start();
   try {
     await hub.listen();
   } catch (err) {
+    await ready;
     status.stop();
     throw err;
   }
@@ -135,6 +141,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     python,
     status,
     hub,
+    ready,
     stopped,
     stop: (reason = 'requested') => {
       if (!stopping) {
@@ -144,7 +151,11 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
       return stopped;
     },
   };
-  log.info(`Workermanager listening on ${hub.url} (config dir ${settings.configDir}, workers ${status.snapshot().active.length} active / ${status.snapshot().inactive.length} inactive)`);
+  log.info(`Workermanager listening on ${hub.url} (config dir ${settings.configDir})`);
+  void ready.then(() => {
+    const { active, inactive } = status.snapshot();
+    log.info(`Found ${active.length} active and ${inactive.length} inactive workers`);
+  });
   return service;
 }
 

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from './log.js';
 import { isPidAlive, probeWorker, type ProbeResult } from './liveness.js';
 import { encodeMessage, WORKER_ID_PATTERN, type WorkerConfig, type WorkerStatusMessage } from './protocol.js';
@@ -35,6 +36,24 @@ interface Entry {
   active: boolean;
   /** pid|JSON stamp the last probe ran for: a new value means the worker must be asked again. */
   probedFor?: string;
+}
+
+/** One worker's files as read: `undefined` when it has no readable, valid JSON. */
+type Loaded = { raw: WorkerConfig; stamp: string; pidFile: number | null | undefined } | undefined;
+
+const SCAN_CONCURRENCY = 32;
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
 
 export type FileKind = 'json' | 'p' | 'runstate';
@@ -78,12 +97,7 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
 
   /** First full scan, with every live pid probed, so the first `worker_status` is already right. */
   async start(): Promise<void> {
-    this.watcher = watch(this.registry.workersDir, (_event, filename) => this.onFsEvent(filename));
-    this.watcher.on('error', (err) => {
-      this.log.warn(`Watching ${this.registry.workersDir} failed (${err.message}); relying on rescans`);
-      this.pendingFull = true;
-      this.schedule();
-    });
+    this.watch();
     await this.enqueue(() => this.scanAll());
     await this.settled();
     this.timers.push(
@@ -94,6 +108,23 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
       setInterval(() => this.checkActivePids(), this.opts.pidCheckMs),
     );
     for (const t of this.timers) t.unref();
+  }
+
+  /** A watcher dies with its directory (deleted, moved); each full rescan, which recreates it, re-arms it. */
+  private watch(): void {
+    try {
+      this.watcher = watch(this.registry.workersDir, (_event, filename) => this.onFsEvent(filename));
+    } catch (err) {
+      this.log.warn(`Cannot watch ${this.registry.workersDir} (${(err as Error).message}); relying on rescans`);
+      return;
+    }
+    this.watcher.on('error', (err) => {
+      this.log.warn(`Watching ${this.registry.workersDir} failed (${err.message}); relying on rescans`);
+      this.watcher?.close();
+      this.watcher = undefined;
+      this.pendingFull = true;
+      this.schedule();
+    });
   }
 
   stop(): void {
@@ -151,9 +182,15 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
 
   private onFsEvent(filename: string | Buffer | null): void {
     if (this.stopped) return;
-    const match = filename === null ? null : FILE_PATTERN.exec(filename.toString());
-    if (filename === null) this.pendingFull = true;
-    else if (match) {
+    const name = filename?.toString() ?? null;
+    const match = name === null ? null : FILE_PATTERN.exec(name);
+    if (name === null) this.pendingFull = true;
+    else if (name === path.basename(this.registry.workersDir)) {
+      // The watched dir itself was removed or moved: the watcher is dead; the rescan recreates and re-arms.
+      this.watcher?.close();
+      this.watcher = undefined;
+      this.pendingFull = true;
+    } else if (match) {
       const [, uuid, kind] = match as unknown as [string, string, FileKind];
       this.pending.add(uuid);
       this.emit('file', uuid, kind);
@@ -184,40 +221,48 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
 
   private async scanAll(): Promise<void> {
     const { json } = await this.registry.list();
+    if (!this.watcher && !this.stopped) this.watch();
     const present = new Set(json);
     for (const uuid of [...this.entries.keys()]) if (!present.has(uuid)) this.drop(uuid);
+    // Files are read in parallel, results applied in listing order so the lists keep a stable order.
+    const loaded = await mapLimit(json, SCAN_CONCURRENCY, (uuid) => this.load(uuid, false));
     // Alive-but-unanswering workers are asked again on every safety rescan.
-    for (const uuid of json) await this.refreshOne(uuid, false, true);
+    for (const [index, uuid] of json.entries()) await this.apply(uuid, loaded[index], true);
   }
 
   private drop(uuid: string): void {
     if (this.entries.delete(uuid)) this.version++;
   }
 
-  private async refreshOne(uuid: string, forceRead: boolean, reprobe = false): Promise<void> {
-    const paths = this.registry.paths(uuid);
+  private async refreshOne(uuid: string, forceRead: boolean): Promise<void> {
+    await this.apply(uuid, await this.load(uuid, forceRead), false);
+  }
+
+  /** Reads what changed on disk for one worker; the JSON only when its mtime or size moved (or forced). */
+  private async load(uuid: string, forceRead: boolean): Promise<Loaded> {
     let stamp: string;
     try {
-      const s = await stat(paths.json);
+      const s = await stat(this.registry.paths(uuid).json);
       stamp = `${s.mtimeMs}:${s.size}`;
     } catch {
-      this.drop(uuid);
-      return;
+      return undefined;
     }
     const previous = this.entries.get(uuid);
-    let config = previous?.raw;
-    if (forceRead || previous?.jsonStamp !== stamp) {
+    let raw = previous?.raw;
+    if (forceRead || previous?.jsonStamp !== stamp || raw === undefined) {
       const read = await this.registry.read(uuid);
-      if (!read.ok) {
-        this.drop(uuid);
-        return;
-      }
-      config = read.config;
+      if (!read.ok) return undefined;
+      raw = read.config;
     }
-    if (config === undefined) return;
-    const pidFile = await this.registry.readPidFile(uuid);
-    const shown: WorkerConfig = pidFile === undefined ? config : { ...config, pid: pidFile };
-    const entry: Entry = { raw: config, config: shown, jsonStamp: stamp, pidFile, active: previous?.active ?? false, probedFor: previous?.probedFor };
+    return { raw, stamp, pidFile: await this.registry.readPidFile(uuid) };
+  }
+
+  private async apply(uuid: string, loaded: Loaded, reprobe: boolean): Promise<void> {
+    if (loaded === undefined) return this.drop(uuid);
+    const { raw, stamp, pidFile } = loaded;
+    const previous = this.entries.get(uuid);
+    const shown: WorkerConfig = pidFile === undefined ? raw : { ...raw, pid: pidFile };
+    const entry: Entry = { raw, config: shown, jsonStamp: stamp, pidFile, active: previous?.active ?? false, probedFor: previous?.probedFor };
     if (!previous || JSON.stringify(previous.config) !== JSON.stringify(shown)) this.version++;
     this.entries.set(uuid, entry);
     await this.judge(uuid, entry, reprobe);

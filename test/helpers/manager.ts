@@ -56,6 +56,7 @@ export async function startTestManager(options: TestManagerOptions = {}): Promis
   const logs: string[] = [];
   const log: Logger = createLogger('debug', (line) => logs.push(line));
   const service = await startManagerService({ host: '127.0.0.1', port: 0, ...options, dir, env, log });
+  await service.ready;
   const clients: ManagerClient[] = [];
   return {
     service,
