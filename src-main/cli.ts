@@ -14,6 +14,8 @@ try {
   process.exitCode = await runCli(process.argv.slice(2), io);
 } catch (err) {
   const known = err instanceof CliError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-  io.err(`fnwm: ${known ? (err as Error).message : ((err as Error).stack ?? String(err))}`);
+  // Node's argument errors run over several lines; the first says what is wrong.
+  const message = known ? ((err as Error).message.split('\n')[0] ?? '') : ((err as Error).stack ?? String(err));
+  io.err(`fnwm: ${message}`);
   process.exitCode = 1;
 }

@@ -58,19 +58,22 @@ export async function ensureManager(settings: ManagerSettings, options: Autostar
   throw new AutostartError(`No Workermanager answers on ${url} and one started in the background did not come up${tail ? `: ${tail}` : ''} (log: ${logFile})`);
 }
 
-/** `O_EXCL` create; a lock older than 30 s is from a crashed CLI and is taken over. */
-async function takeLock(lock: string): Promise<boolean> {
+/** `O_EXCL` create; a lock older than 30 s is from a crashed CLI and is taken over (once). */
+async function takeLock(lock: string, retry = true): Promise<boolean> {
   try {
     await writeFile(lock, String(process.pid), { flag: 'wx' });
     return true;
-  } catch {
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new AutostartError(`Cannot start a Workermanager: cannot write ${lock} (${(err as Error).message})`);
+    }
     const age = await stat(lock).then(
       (s) => Date.now() - s.mtimeMs,
       () => Infinity,
     );
-    if (age > 30_000) {
+    if (age > 30_000 && retry) {
       await rm(lock, { force: true });
-      return takeLock(lock);
+      return takeLock(lock, false);
     }
     return false;
   }

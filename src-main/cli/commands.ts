@@ -61,13 +61,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   const overrides: ConfigOverrides = { dir: values.dir, host: values.host };
   if (values.port !== undefined) {
-    const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a number from 0 to 65535, got ${values.port}`);
+    const port = /^\d{1,5}$/.test(values.port) ? Number(values.port) : NaN;
+    if (!(port <= 65535)) throw new CliError(`--port must be a number from 0 to 65535, got ${JSON.stringify(values.port)}`);
     overrides.port = port;
   }
   const [command, sub, action, ...rest] = positionals;
   if (command === 'startworkermanager' && sub === undefined) return startWorkerManager(overrides, io);
   const settings = await loadSettings(overrides, io.env);
+  // Port 0 means "any free port" to a server; a client cannot find a manager there.
+  if (settings.port === 0) throw new CliError('Port 0 (from --port or config worker_manager.port) only makes sense for startworkermanager; give the port the Workermanager listens on');
   if (command === 'stop' && sub === undefined) return stopManager(settings, io);
   if (command !== 'worker' || rest.length > 0) throw new CliError(`Unknown command: ${positionals.join(' ')} (see fnwm --help)`);
 
