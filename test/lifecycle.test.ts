@@ -139,7 +139,7 @@ describe('status from files and processes', () => {
     const m = await start();
     const client = await subscribed(m);
     const uuid = await createWorker(client, 'outside');
-    const worker = spawnStandin(standinArgs(m.dir, uuid), m.env as NodeJS.ProcessEnv);
+    const worker = spawnStandin(standinArgs(m.dir, uuid), m.env);
     try {
       const active = await statusWhere(client, uuid, 'active');
       expect(active.active.find((w) => w.uuid === uuid)?.pid).toBe(worker.child.pid);
