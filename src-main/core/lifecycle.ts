@@ -128,11 +128,22 @@ export class ProcessLifecycle implements WorkerLifecycle {
       const onChange = () => {
         if (status.find(uuid)?.active) finish();
       };
+      // Workers rewrite `.runstate` in place, so a read can catch half a write. Reads run one at a time
+      // (relays stay in the order written) and a text is relayed only when two reads agree.
+      let reading: Promise<void> = Promise.resolve();
+      const stableRunstate = async (): Promise<string | undefined> => {
+        for (let attempt = 0; attempt < 5; attempt++) {
+          const first = await registry.readRunstate(uuid);
+          await sleep(5);
+          if (first === (await registry.readRunstate(uuid))) return first;
+        }
+        return undefined;
+      };
       const onFile = (fileUuid: string, kind: string) => {
         if (fileUuid !== uuid || kind !== 'runstate') return;
-        void registry.readRunstate(uuid).then((text) => {
-          // Workers rewrite the file in place: an empty read is a write in progress, and relaying it would
-          // send `message: ""`, which tells the UI the operation is over.
+        reading = reading.then(async () => {
+          const text = await stableRunstate();
+          // An empty text is a write in progress; relaying it would send `message: ""` (operation over).
           if (settled || text === undefined || text.trim() === '' || text === lastRunstate) return;
           lastRunstate = text;
           report(progressStep.runstate(text));

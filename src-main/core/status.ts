@@ -271,7 +271,10 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
   /** Decides liveness: a dead or missing pid is inactive at once; a live pid is asked over its WebSocket. */
   private async judge(uuid: string, entry: Entry, reprobe: boolean): Promise<void> {
     const pid = entry.pidFile !== undefined ? entry.pidFile : entry.config.pid;
-    if (typeof pid !== 'number' || !this.isAlive(pid)) {
+    // A `.p` caught mid-rewrite reads as null: as in the original (spec §6.2), a null pid goes on to the
+    // probe. Only a worker with no `.p` and no pid at all (never started) is inactive without asking.
+    const gone = typeof pid === 'number' ? !this.isAlive(pid) : entry.pidFile === undefined;
+    if (gone) {
       this.setActive(entry, false);
       entry.probedFor = undefined;
       if (typeof entry.pidFile === 'number') await this.removeStalePidFile(uuid, entry.pidFile);
