@@ -81,15 +81,13 @@ describe('tolerant reading', () => {
 });
 
 describe('writes', () => {
-  it('keeps unknown keys and leaves no temp files', async () => {
+  it('writes a new worker atomically: mode 0600, no temp files left', async () => {
     const dir = await makeTempDir();
     const registry = new Registry(dir, silentLogger);
-    await writeWorker(dir, 'keep', { python_path: '/old', shelves_dependencies: { x: 1 }, custom: [1] });
-    await registry.update('keep', { port: 9400 });
-    const json = JSON.parse(await readFile(path.join(dir, 'worker_keep.json'), 'utf8')) as Record<string, unknown>;
-    expect(json).toMatchObject({ uuid: 'keep', port: 9400, python_path: '/old', shelves_dependencies: { x: 1 }, custom: [1] });
-    expect(await readdir(dir)).toEqual(['worker_keep.json']);
-    expect((await stat(path.join(dir, 'worker_keep.json'))).mode & 0o777).toBe(0o600);
+    const created = await registry.create({ name: 'atomic', copyLib: false, copyNS: false }, { host: 'localhost', port: 9382 });
+    expect((await readdir(dir)).sort()).toEqual([`worker_${created.uuid}`, `worker_${created.uuid}.json`]);
+    expect(JSON.parse(await readFile(path.join(dir, `worker_${created.uuid}.json`), 'utf8'))).toEqual(created);
+    expect((await stat(path.join(dir, `worker_${created.uuid}.json`))).mode & 0o777).toBe(0o600);
   });
 
   it('never clobbers an existing worker with new_worker', async () => {

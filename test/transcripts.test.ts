@@ -34,7 +34,7 @@ import {
   START_RUNSTATES,
   replayItems,
   RESET_SHAPE,
-  runstatesGroup,
+  RUNSTATES,
   seedWorkersDir,
   snapshotPersistentFiles,
   toFrame,
@@ -114,7 +114,7 @@ function explain(what: string): string {
  * B2 (fixed; test "B2"): a `.p` caught mid-rewrite (no integer) once listed a running worker inactive
  * without probing it, causing spurious broadcasts. Replays run with the harness's 1 s `.p` rewrites.
  */
-const RUNSTATES = runstatesGroup(false);
+
 
 // ---------------------------------------------------------------- requests and expectations
 

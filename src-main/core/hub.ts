@@ -86,10 +86,6 @@ export class Hub {
     return `ws://${shown}:${this.boundPort}`;
   }
 
-  get connectionCount(): number {
-    return this.connections.size;
-  }
-
   /** Binds every address of the host on one port; with port 0, the first bind picks it for the rest. */
   async listen(): Promise<void> {
     const addresses = await bindAddresses(this.opts.host);
@@ -162,7 +158,7 @@ export class Hub {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
   }
 
-  originAllowed(origin: string | undefined): boolean {
+  private originAllowed(origin: string | undefined): boolean {
     // Non-browser clients (Python tools, the CLI) send no Origin.
     if (origin === undefined) return true;
     if (this.opts.allowedOrigins.includes(origin)) return true;

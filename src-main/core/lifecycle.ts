@@ -192,12 +192,9 @@ export class ProcessLifecycle implements WorkerLifecycle {
 
   private async waitForExit(uuid: string, pid: number, timeoutMs: number): Promise<boolean> {
     const child = this.children.get(uuid);
-    const deadline = Date.now() + timeoutMs;
-    if (child?.pid === pid) {
-      const exited = await Promise.race([child.then(() => true), sleep(timeoutMs).then(() => false)]);
-      return exited;
-    }
+    if (child?.pid === pid) return Promise.race([child.then(() => true), sleep(timeoutMs).then(() => false)]);
     // Not our child: the pid is all we have.
+    const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!isPidAlive(pid)) return true;
       await sleep(50);

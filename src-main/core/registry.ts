@@ -181,15 +181,6 @@ export class Registry {
     }
   }
 
-  /** Writes a worker JSON atomically, keeping every key already in the file that `update` does not set. */
-  async update(uuid: string, update: Partial<WorkerConfig>): Promise<WorkerConfig> {
-    const current = await this.read(uuid);
-    if (!current.ok) throw new Error(`Worker ${uuid}: its JSON ${current.reason}`);
-    const next = { ...current.config, ...update, uuid };
-    await writeJsonAtomic(this.paths(uuid).json, next);
-    return next;
-  }
-
   /**
    * Creates a worker without a venv as the original's files look (spec §4.1 recommendation): the data dir
    * and the JSON, with `pid: null` and no `.p`/`.runstate` left behind. A reference is copied as asked;

@@ -217,28 +217,11 @@ export const RESET_SHAPE = progressShape('', 1, false);
 /** What a worker writes to `.runstate` during a start, in order (spec §2.6), as relayed (`\n` → ` - `). */
 export const START_RUNSTATES = ['starting - Loading packages', 'starting - Loading config', 'starting - Loading nodespace', 'running'];
 
-/** Texts a `.runstate` holds around a start (spec §2.6), as relayed. */
-const RUNSTATE_TEXTS = [...START_RUNSTATES, 'stopped', 'removed'];
-
-/**
- * What a read of a `.runstate` that another process rewrites in place (truncate, then write) can return
- * besides a complete text: the new text cut to the old length, or the new text over the rest of a longer
- * old one. Only these count as torn.
- */
-export function isTornRunstate(message: string): boolean {
-  if (RUNSTATE_TEXTS.includes(message)) return false;
-  return RUNSTATE_TEXTS.some((now) => RUNSTATE_TEXTS.some((before) => now !== before && (now + before.slice(now.length)).slice(0, before.length) === message));
-}
-
-/**
- * Stands for the runstate progress frames between `Contacting worker.` and `set_worker` (spec §3.6 A.5).
- * `tolerateTorn`: see `validRunstates`.
- */
+/** Stands for the runstate progress frames between `Contacting worker.` and `set_worker` (spec §3.6 A.5). */
 export interface RunstatesGroup {
   group: 'runstates';
-  tolerateTorn: boolean;
 }
-export const runstatesGroup = (tolerateTorn: boolean): RunstatesGroup => ({ group: 'runstates', tolerateTorn });
+export const RUNSTATES: RunstatesGroup = { group: 'runstates' };
 /** Matches a frame whose shape matches `re`; `text` is shown in a diff when it does not. */
 export interface Loose {
   re: RegExp;
@@ -252,18 +235,12 @@ export function isRunstateFrame(f: Frame): boolean {
   return j?.type === 'progress' && j.progress === 0.5 && j.blocking === true && j.status === 'info' && j.message !== 'Contacting worker.';
 }
 
-/**
- * Runstates relayed once per distinct value, in start order, never a stale `removed` (deviation 5). With
- * `tolerateTorn` (a known bug), torn texts are skipped and repeats or reordering are accepted; a text that is
- * neither a start runstate nor torn still fails.
- */
-function validRunstates(run: Frame[], tolerateTorn: boolean): boolean {
+/** Runstates relayed once per distinct value, in start order, never a stale `removed` (deviation 5). */
+function validRunstates(run: Frame[]): boolean {
   let last = -1;
   for (const f of run) {
-    const message = String(f.json?.message);
-    if (tolerateTorn && isTornRunstate(message)) continue;
-    const index = START_RUNSTATES.indexOf(message);
-    if (index < 0 || (!tolerateTorn && index <= last)) return false;
+    const index = START_RUNSTATES.indexOf(String(f.json?.message));
+    if (index <= last) return false;
     last = index;
   }
   return true;
@@ -281,7 +258,7 @@ function expectedView(actual: Frame[], expected: Pattern[]): string[] {
       let j = i;
       while (j < actual.length && isRunstateFrame(actual[j])) j++;
       const run = actual.slice(i, j);
-      if (validRunstates(run, p.tolerateTorn)) view.push(...run.map((f) => f.shape));
+      if (validRunstates(run)) view.push(...run.map((f) => f.shape));
       else view.push(`<runstate progress frames: an ordered subset of ${JSON.stringify(START_RUNSTATES)}, each at most once>`);
       i = j;
     } else {
