@@ -1,0 +1,116 @@
+/**
+ * One worker. Memoised on its own props (config and runtime objects keep their identity while unchanged),
+ * so progress frames and changes to other workers do not re-render it.
+ */
+import { memo, useEffect, useRef } from 'react';
+import type { WorkerConfig, WorkerIdRequestType, WorkerRuntime } from '../../../src-main/core/protocol.js';
+import { useNow } from '../clock.js';
+import { useActions } from '../hub-context.js';
+import { displayName, envLabel, formatUptime, hostPort, workerAddress, workerPid, workerState } from '../worker-view.js';
+
+export interface RowProps {
+  uuid: string;
+  config: WorkerConfig | undefined;
+  runtime: WorkerRuntime | undefined;
+  listedActive: boolean;
+  pending: WorkerIdRequestType | undefined;
+  isNew: boolean;
+  /** Not connected: every action is off. */
+  offline: boolean;
+  logsSupported: boolean;
+  onDelete: (uuid: string) => void;
+}
+
+const PENDING_TEXT: Record<WorkerIdRequestType, string> = {
+  set_active: 'starting…',
+  stop_worker: 'stopping…',
+  restart_worker: 'restarting…',
+  delete_worker: 'deleting…',
+};
+
+function Uptime({ since }: { since: number }) {
+  const now = useNow();
+  return <time dateTime={new Date(since).toISOString()}>{formatUptime(now - since)}</time>;
+}
+
+export const WorkerRow = memo(function WorkerRow(props: RowProps) {
+  const { uuid, config, runtime, pending, isNew, offline, logsSupported, onDelete } = props;
+  const actions = useActions();
+  const rowRef = useRef<HTMLTableRowElement>(null);
+  useEffect(() => {
+    if (isNew) rowRef.current?.scrollIntoView({ block: 'nearest' });
+  }, [isNew]);
+
+  const name = displayName({ uuid, config, runtime });
+  const state = workerState(props);
+  const running = state === 'active' || state === 'starting' || state === 'stopping';
+  const address = workerAddress(config);
+  const pid = workerPid({ config, runtime });
+  const detail = state === 'crashed' ? (runtime?.error ?? exitText(runtime)) : runtime?.error;
+  const busy = offline || pending !== undefined;
+
+  const copy = () => {
+    if (address === null) return;
+    navigator.clipboard.writeText(address).then(
+      () => actions.notify('info', `Copied ${address}`),
+      () => actions.notify('error', `Could not copy to the clipboard; the address is ${address}`),
+    );
+  };
+
+  return (
+    <tr ref={rowRef} className={isNew ? 'is-new' : undefined} data-uuid={uuid} data-state={state}>
+      <th scope="row">
+        <span className="name">{name}</span>
+        {isNew && <span className="badge new">new</span>}
+        <code className="uuid">{uuid}</code>
+      </th>
+      <td>
+        <span className={`state state-${state}`}>{pending !== undefined ? PENDING_TEXT[pending] : state}</span>
+        {detail && <span className="detail">{detail}</span>}
+      </td>
+      <td>
+        <code>{running ? hostPort(config) : '–'}</code>
+      </td>
+      <td>{running && pid !== null ? pid : '–'}</td>
+      <td>{running && runtime?.started_at ? <Uptime since={runtime.started_at} /> : '–'}</td>
+      <td className="env" title={envLabel(config)}>
+        {envLabel(config)}
+      </td>
+      <td className="actions">
+        {running ? (
+          <button type="button" disabled={busy} onClick={() => actions.request('stop_worker', uuid)} aria-label={`Stop ${name}`}>
+            Stop
+          </button>
+        ) : (
+          <button type="button" disabled={busy || config === undefined} onClick={() => actions.request('set_active', uuid)} aria-label={`Start ${name}`}>
+            Start
+          </button>
+        )}
+        <button type="button" disabled={busy || config === undefined} onClick={() => actions.request('restart_worker', uuid)} aria-label={`Restart ${name}`}>
+          Restart
+        </button>
+        <button
+          type="button"
+          disabled={!logsSupported}
+          title={logsSupported ? undefined : 'This manager does not stream logs'}
+          onClick={() => actions.openLogs(uuid)}
+          aria-label={`Show logs of ${name}`}
+        >
+          Logs
+        </button>
+        <button type="button" disabled={!running || address === null} onClick={copy} aria-label={`Copy address of ${name}`}>
+          Copy address
+        </button>
+        <button type="button" className="danger" disabled={busy} onClick={() => onDelete(uuid)} aria-label={`Delete ${name}`}>
+          Delete
+        </button>
+      </td>
+    </tr>
+  );
+});
+
+function exitText(runtime: WorkerRuntime | undefined): string | undefined {
+  const exit = runtime?.exit;
+  if (!exit) return undefined;
+  return exit.signal !== null ? `killed by ${exit.signal}` : `exited with code ${exit.code ?? 'unknown'}`;
+}
