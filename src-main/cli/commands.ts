@@ -6,17 +6,29 @@ import { parseArgs } from 'node:util';
 import { ManagerClient, probeManager } from '../core/client.js';
 import { loadSettings, type ConfigOverrides, type ManagerSettings } from '../core/config.js';
 import { createLogger } from '../core/log.js';
-import { WORKER_ID_PATTERN, type ParsedManagerFrame, type WorkerConfig, type WorkerStatusMessage } from '../core/protocol.js';
+import {
+  LOG_TAIL_LINES,
+  WORKER_ID_PATTERN,
+  type ParsedManagerFrame,
+  type WorkerConfig,
+  type WorkerRuntime,
+  type WorkerStatusMessage,
+} from '../core/protocol.js';
 import { startManagerService } from '../core/service.js';
 import { AutostartError, ensureManager, managerUrl } from './autostart.js';
 
 export const USAGE = `Usage: fnwm [--dir D] [--host H] [--port P] <command>
 
 Commands:
-  startworkermanager [--host H] [--port P] [--dir D]   run the Workermanager in the foreground
+  startworkermanager [--host H] [--port P] [--dir D] [--keep-workers]
+                                                        run the Workermanager in the foreground; when it
+                                                        stops, so do the workers it started (unless
+                                                        --keep-workers: the next manager adopts them)
   worker list [--full]                                  list workers (<uuid>\\t<name>; --full: JSON)
   worker new --name N [--not-in-venv] [--reference U] [--copy-lib] [--copy-ns]
   worker (--name N | --uuid U) start|stop|restart|delete
+  worker (--name N | --uuid U) status [--json]          state, pid, uptime, last exit, last output lines
+  worker (--name N | --uuid U) logs [--follow]          its last ${LOG_TAIL_LINES} output lines; --follow keeps printing
   stop                                                  stop the running Workermanager
 
 Worker commands start a headless Workermanager in the background when none answers.
@@ -52,6 +64,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       reference: { type: 'string' },
       'copy-lib': { type: 'boolean' },
       'copy-ns': { type: 'boolean' },
+      'keep-workers': { type: 'boolean' },
+      follow: { type: 'boolean', short: 'f' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -66,7 +81,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     overrides.port = port;
   }
   const [command, sub, action, ...rest] = positionals;
-  if (command === 'startworkermanager' && sub === undefined) return startWorkerManager(overrides, io);
+  if (command === 'startworkermanager' && sub === undefined) return startWorkerManager({ ...overrides, keepWorkers: values['keep-workers'] }, io);
   const settings = await loadSettings(overrides, io.env);
   // Port 0 means "any free port" to a server; a client cannot find a manager there.
   if (settings.port === 0) throw new CliError('Port 0 (from --port or config worker_manager.port) only makes sense for startworkermanager; give the port the Workermanager listens on');
@@ -89,6 +104,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   if (sub !== undefined && sub in operation && action === undefined) {
     return workerOperation(settings, io, operation[sub as keyof typeof operation], { uuid: values.uuid, name: values.name });
   }
+  const by = { uuid: values.uuid, name: values.name };
+  if (sub === 'status' && action === undefined) return workerStatus(settings, io, by, values.json === true);
+  if (sub === 'logs' && action === undefined) return workerLogs(settings, io, by, values.follow === true);
   throw new CliError(`Unknown command: ${positionals.join(' ')} (see fnwm --help)`);
 }
 
@@ -227,5 +245,79 @@ async function stopManager(settings: ManagerSettings, io: CliIo): Promise<number
   while (Date.now() < deadline && (await probeManager(url, 500))) await new Promise((r) => setTimeout(r, 100));
   client.close();
   io.out(`Workermanager on ${url} stopped`);
+  return 0;
+}
+
+/** The additive `worker_states` table; a manager without it (the original) answers with an error or nothing. */
+async function fetchRuntime(client: ManagerClient, uuid: string): Promise<WorkerRuntime> {
+  client.send({ type: 'watch_workers' });
+  const states = await client
+    .until((f) => {
+      if (f.kind !== 'message') return undefined;
+      if (f.message.type === 'error') throw new CliError(`This Workermanager does not report worker states: ${f.message.message}`);
+      return f.message.type === 'worker_states' && f.message.full ? f.message : undefined;
+    }, 10_000)
+    .catch((err: unknown) => {
+      if (err instanceof CliError) throw err;
+      throw new CliError('This Workermanager does not report worker states (it is not fnwm)');
+    });
+  const runtime = states.workers.find((w) => w.uuid === uuid);
+  if (!runtime) throw new CliError(`No worker with uuid ${uuid}`);
+  return runtime;
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const parts = [
+    [Math.floor(s / 86400), 'd'],
+    [Math.floor(s / 3600) % 24, 'h'],
+    [Math.floor(s / 60) % 60, 'm'],
+    [s % 60, 's'],
+  ] as const;
+  const first = parts.findIndex(([n]) => n > 0);
+  return parts
+    .slice(first === -1 ? parts.length - 1 : first)
+    .slice(0, 2)
+    .map(([n, unit]) => `${n}${unit}`)
+    .join(' ');
+}
+
+export function formatRuntime(worker: WorkerConfig, runtime: WorkerRuntime, now = Date.now()): string[] {
+  const lines = [`${runtime.name ?? 'None'} (${runtime.uuid}): ${runtime.state}${runtime.adopted ? ' (adopted)' : ''}`];
+  if (runtime.pid !== null) lines.push(`  pid ${runtime.pid}`);
+  if (runtime.started_at !== null) lines.push(`  up ${formatDuration(now - runtime.started_at)} (since ${new Date(runtime.started_at).toISOString()})`);
+  if (typeof worker.port === 'number') lines.push(`  address ${worker.ssl === true ? 'wss' : 'ws'}://${String(worker.host)}:${worker.port}`);
+  lines.push(`  env ${typeof worker.env_path === 'string' && worker.env_path !== '' ? worker.env_path : 'system Python'}`);
+  if (runtime.exit) lines.push(`  last exit ${runtime.exit.signal ?? `code ${runtime.exit.code}`} at ${new Date(runtime.exit.at).toISOString()}`);
+  if (runtime.error !== null) lines.push(`  last error: ${runtime.error}`);
+  if (runtime.last_lines.length > 0) lines.push('  last output:', ...runtime.last_lines.map((l) => `    ${l}`));
+  return lines;
+}
+
+async function workerStatus(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }, json: boolean): Promise<number> {
+  await withClient(settings, io, async (client) => {
+    const worker = findWorker(await fetchStatus(client), by);
+    const runtime = await fetchRuntime(client, worker.uuid);
+    if (json) io.out(JSON.stringify(runtime, null, 2));
+    else for (const line of formatRuntime(worker, runtime)) io.out(line);
+  });
+  return 0;
+}
+
+async function workerLogs(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }, followLogs: boolean): Promise<number> {
+  await withClient(settings, io, async (client) => {
+    const worker = findWorker(await fetchStatus(client), by);
+    client.send({ type: 'watch_logs', workerid: worker.uuid, lines: LOG_TAIL_LINES });
+    const print = (f: ParsedManagerFrame, initial: boolean): true | undefined => {
+      if (f.kind !== 'message') return undefined;
+      if (f.message.type === 'error') throw new CliError(f.message.message);
+      if (f.message.type !== 'worker_log' || f.message.uuid !== worker.uuid || f.message.initial !== initial) return undefined;
+      for (const line of f.message.lines) io.out(line);
+      return initial ? true : undefined;
+    };
+    await client.until((f) => print(f, true), 10_000);
+    // --follow: until the manager goes away or the user interrupts.
+    if (followLogs) await client.until((f) => print(f, false), 2 ** 31 - 1).catch(() => undefined);
+  });
   return 0;
 }

@@ -26,6 +26,8 @@ export interface ManagerSettings {
   maxPayload: number;
   /** Default of `in_venv` for new workers: `FUNCNODES_WORKER_IN_VENV` (spec §2.2). */
   inVenvDefault: boolean;
+  /** Leave the workers this manager started running when it stops (`--keep-workers`, `worker_manager.keep_workers`). */
+  keepWorkers: boolean;
   /** `config.json` as read, for keys other modules need. */
   raw: Record<string, unknown>;
 }
@@ -34,6 +36,7 @@ export interface ConfigOverrides {
   dir?: string;
   host?: string;
   port?: number;
+  keepWorkers?: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -108,6 +111,7 @@ export async function loadSettings(overrides: ConfigOverrides = {}, env: Env = p
     allowedHosts: stringList(wm.allowed_hosts),
     maxPayload,
     inVenvDefault: envFlag(env.FUNCNODES_WORKER_IN_VENV, true),
+    keepWorkers: overrides.keepWorkers ?? wm.keep_workers === true,
     raw,
   };
 }

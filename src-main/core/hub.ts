@@ -23,6 +23,7 @@ export interface HubOptions {
   allowedHosts: string[];
   log: Logger;
   onText(connection: Connection, text: string): void;
+  onClose?(connection: Connection): void;
   /** Plain HTTP requests (no upgrade); default: 400 on `/`, 404 elsewhere, like the original. */
   onHttp?(req: IncomingMessage, res: ServerResponse): void;
 }
@@ -179,7 +180,10 @@ export class Hub {
     });
     // Oversized or malformed frames end that connection only (ws closes it with 1009/1002).
     ws.on('error', (err) => this.opts.log.warn(`Connection error: ${err.message}`));
-    ws.on('close', () => this.connections.delete(connection));
+    ws.on('close', () => {
+      this.connections.delete(connection);
+      this.opts.onClose?.(connection);
+    });
   }
 
   /** To every subscribed connection (spec §6.3 recommendation), so one-frame probes never see pushes. */

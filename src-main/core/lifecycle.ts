@@ -1,31 +1,37 @@
 /**
  * Starts and stops worker processes. Start spawns the original's command line (spec §4.4 recommendation)
- * and waits on events, not a 0.5 s poll: runstate changes are relayed once each, the status tracker's probe
- * says when the worker answers, and the child's exit ends the wait at once. Stop asks the worker (after
- * checking its uuid), then waits for the process to exit, then terminates its process group.
+ * with its output appended to `<data dir>/worker.log`, and waits on events, not a 0.5 s poll: runstate
+ * changes are relayed once each, the status tracker's probe says when the worker answers, and the child's
+ * exit ends the wait at once. Stop asks the worker (after checking its uuid), waits for the process to
+ * exit, then ends its process tree. Workers hold no pipe to the manager, so they survive its death and the
+ * next manager adopts them.
  */
-import { mkdirSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import WebSocket from 'ws';
 import type { Logger } from './log.js';
-import { isPidAlive, probeWorker, workerUrl, type ProbeResult } from './liveness.js';
+import { probeWorker, workerUrl, type ProbeResult } from './liveness.js';
 import { OperationError, type Report, type WorkerLifecycle } from './manager.js';
+import { sleep, terminateTree, waitForPidExit } from './process-tree.js';
 import { progressStep, type WorkerConfig } from './protocol.js';
 import { workerPython } from './python.js';
 import type { Registry } from './registry.js';
 import type { StatusTracker } from './status.js';
+import { WorkerLog } from './worker-log.js';
+import type { WorkerStates } from './worker-states.js';
 
 export interface LifecycleOptions {
   registry: Registry;
   status: StatusTracker;
+  states: WorkerStates;
   log: Logger;
   configDir: string;
   /** Interpreter for workers without a venv. */
   python: string;
   env?: NodeJS.ProcessEnv;
   debug?: boolean;
-  /** Without a `.p` by then the start has failed (default 120 s, spec §4.5). */
+  /** Without a `.p` by then (or, for a process we did not start, an answer) the start has failed (default 120 s, spec §4.5). */
   connectTimeoutMs?: number;
   /** The whole start (default 420 s). */
   startTimeoutMs?: number;
@@ -36,11 +42,25 @@ export interface LifecycleOptions {
   probe?: (config: WorkerConfig) => Promise<ProbeResult>;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+interface Child {
+  pid: number;
+  /** Resolves once execa has seen the exit and it is recorded. */
+  exited: Promise<void>;
+  /** We asked it to go (stop, shutdown, a failed start): its exit is no crash. */
+  expectExit: boolean;
+  /** How it ended, once it has. */
+  how?: string;
+}
+
+type LinesListener = (lines: string[]) => void;
 
 export class ProcessLifecycle implements WorkerLifecycle {
-  private readonly children = new Map<string, ResultPromise>();
+  private readonly children = new Map<string, Child>();
+  private readonly logs = new Map<string, WorkerLog>();
+  private readonly logListeners = new Map<string, Set<LinesListener>>();
+  private readonly startAborts = new Map<string, AbortController>();
   private readonly probe: (config: WorkerConfig) => Promise<ProbeResult>;
+  private shuttingDown = false;
 
   constructor(private readonly opts: LifecycleOptions) {
     this.probe = opts.probe ?? ((config) => probeWorker(config));
@@ -53,62 +73,126 @@ export class ProcessLifecycle implements WorkerLifecycle {
     return { file, args };
   }
 
+  /** Our child, or a process we found alive (adopted, or started by someone else and still booting). */
+  isRunning(uuid: string): boolean {
+    return this.children.has(uuid) || this.opts.status.find(uuid)?.alive === true;
+  }
+
   async start(uuid: string, report: Report): Promise<void> {
-    const { registry } = this.opts;
+    const { registry, states } = this.opts;
+    if (this.shuttingDown) throw new OperationError('the Workermanager is shutting down');
     const read = await registry.read(uuid);
     if (!read.ok) throw new OperationError(`its JSON ${read.reason}`);
-    const pidFile = await registry.readPidFile(uuid);
-    if (typeof pidFile === 'number' && isPidAlive(pidFile)) {
-      // Already running (or starting) outside our view: contact it instead of spawning a second one.
-      report(progressStep.contacting());
-      await this.waitUntilActive(uuid, report, undefined);
-      return;
-    }
-    if (pidFile !== undefined) await registry.removePidFile(uuid);
-    report(progressStep.starting());
-    const child = this.spawn(read.config);
-    report(progressStep.contacting());
+    const abort = new AbortController();
+    this.startAborts.set(uuid, abort);
+    states.begin(uuid, 'starting');
+    let failure: string | undefined;
     try {
-      await this.waitUntilActive(uuid, report, child);
+      if (await this.startedElsewhere(uuid)) {
+        // Someone else's process (another manager, the Python CLI): contact it instead of spawning a twin.
+        report(progressStep.contacting());
+        await this.waitUntilActive(uuid, report, undefined, abort.signal);
+        return;
+      }
+      report(progressStep.starting());
+      const child = this.spawn(read.config);
+      report(progressStep.contacting());
+      try {
+        await this.waitUntilActive(uuid, report, child, abort.signal);
+      } catch (err) {
+        child.expectExit = true;
+        await terminateTree(child.pid, this.opts.killGraceMs ?? 5_000);
+        throw err;
+      }
     } catch (err) {
-      await this.terminate(child.pid);
+      failure = (err as Error).message;
       throw err;
+    } finally {
+      if (this.startAborts.get(uuid) === abort) this.startAborts.delete(uuid);
+      states.end(uuid, failure);
     }
   }
 
-  private spawn(config: WorkerConfig): ResultPromise {
+  /** A stop request ends a start still waiting for its worker (the start then ends its child). */
+  cancelStart(uuid: string): void {
+    this.startAborts.get(uuid)?.abort(new OperationError('a stop was requested while it was starting'));
+  }
+
+  /** A live `.p` pid means it is running or booting; a dead one is removed so the worker can start (spec §2.5). */
+  private async startedElsewhere(uuid: string): Promise<boolean> {
+    if (this.children.has(uuid)) return true;
+    const { registry, status } = this.opts;
+    const pid = await registry.readPidFile(uuid);
+    if (pid === undefined) return false;
+    if (typeof pid === 'number') {
+      await status.refresh(uuid);
+      if (status.find(uuid)?.alive) return true;
+    }
+    await registry.removePidFile(uuid);
+    return false;
+  }
+
+  private spawn(config: WorkerConfig): Child {
     const { file, args } = this.command(config);
-    const logDir = path.join(this.opts.configDir, 'logs');
-    mkdirSync(logDir, { recursive: true });
-    // The worker's own output, for diagnosing a start that fails before its log is set up.
-    const output = { file: path.join(logDir, `worker_${config.uuid}.out.log`), append: true };
-    const child = execa(file, args, {
-      env: { ...(this.opts.env ?? process.env), FUNCNODES_CONFIG_DIR: this.opts.configDir, USE_SUBPROCESS_MONITOR: '0' },
-      extendEnv: false,
-      cwd: this.opts.configDir,
-      // Own process group, so a stop can end the whole tree; workers outlive the manager (spec §4.6).
-      detached: true,
-      cleanup: false,
-      reject: false,
-      stdin: 'ignore',
-      stdout: output,
-      stderr: output,
-    });
-    this.opts.log.info(`Spawned worker ${config.uuid} (pid ${child.pid ?? '?'}): ${file} ${args.join(' ')}`);
+    const { log, status, states } = this.opts;
+    const workerLog = this.logFor(config);
+    appendFileSync(workerLog.file, `--- fnwm ${new Date().toISOString()}: ${file} ${args.join(' ')}\n`);
+    const fd = workerLog.openForChild();
+    const proc = this.execute(file, args, fd);
+    const pid = proc.pid;
+    if (pid === undefined) {
+      throw new OperationError(`could not run ${file}: ${proc.spawnargs.join(' ')} failed to spawn`);
+    }
+    log.info(`Spawned worker ${config.uuid} (pid ${pid}): ${file} ${args.join(' ')}`);
+    states.spawned(config.uuid, pid);
+    const child: Child = {
+      pid,
+      expectExit: false,
+      exited: proc.then(async (result) => {
+        if (this.children.get(config.uuid) === child) this.children.delete(config.uuid);
+        const exit = { code: result.exitCode ?? null, signal: result.signal ?? null };
+        child.how = exit.signal ?? `code ${exit.code}`;
+        log.info(`Worker ${config.uuid} (pid ${pid}) exited (${child.how})`);
+        states.exited(config.uuid, exit, child.expectExit || this.shuttingDown);
+        // Let its last words reach the tail, then stop following a file nobody writes.
+        setTimeout(() => this.releaseLog(config.uuid), 300).unref();
+        await status.refresh(config.uuid);
+        states.announce(config.uuid);
+      }),
+    };
     this.children.set(config.uuid, child);
-    void child.then((result) => {
-      if (this.children.get(config.uuid) === child) this.children.delete(config.uuid);
-      this.opts.log.info(`Worker ${config.uuid} (pid ${child.pid ?? '?'}) exited (${result.exitCode ?? result.signal ?? '?'})`);
-      void this.opts.status.refresh(config.uuid);
-    });
     return child;
   }
 
+  private execute(file: string, args: string[], fd: number) {
+    // execa passes any open descriptor straight to spawn; its types list only 3–9.
+    const output = fd as 3;
+    try {
+      return execa(file, args, {
+        env: { ...(this.opts.env ?? process.env), FUNCNODES_CONFIG_DIR: this.opts.configDir, USE_SUBPROCESS_MONITOR: '0' },
+        extendEnv: false,
+        cwd: this.opts.configDir,
+        // Its own process group, so a stop ends the whole tree; no pipes, so it can outlive the manager.
+        detached: true,
+        cleanup: false,
+        reject: false,
+        stdin: 'ignore',
+        stdout: output,
+        stderr: output,
+      });
+    } finally {
+      // The child holds its own copy of the descriptor.
+      closeSync(fd);
+    }
+  }
+
+
   /**
    * Resolves when the status tracker lists the worker active; relays each new runstate once, ignoring the
-   * stale one from the previous run; rejects at once when the child exits, or at the deadlines.
+   * stale one from the previous run; rejects at once when the child exits or the start is cancelled, or
+   * at the deadlines.
    */
-  private waitUntilActive(uuid: string, report: Report, child: ResultPromise | undefined): Promise<void> {
+  private waitUntilActive(uuid: string, report: Report, child: Child | undefined, signal: AbortSignal): Promise<void> {
     const { status, registry } = this.opts;
     const connectTimeout = this.opts.connectTimeoutMs ?? 120_000;
     const startTimeout = this.opts.startTimeoutMs ?? 420_000;
@@ -121,6 +205,7 @@ export class ProcessLifecycle implements WorkerLifecycle {
         settled = true;
         status.off('change', onChange);
         status.off('file', onFile);
+        signal.removeEventListener('abort', onAbort);
         for (const t of timers) clearTimeout(t);
         if (err) reject(err);
         else resolve();
@@ -128,6 +213,7 @@ export class ProcessLifecycle implements WorkerLifecycle {
       const onChange = () => {
         if (status.find(uuid)?.active) finish();
       };
+      const onAbort = () => finish(signal.reason instanceof Error ? signal.reason : new OperationError('the start was cancelled'));
       // Workers rewrite `.runstate` in place, so a read can catch half a write. Reads run one at a time
       // (relays stay in the order written) and a text is relayed only when two reads agree.
       let reading: Promise<void> = Promise.resolve();
@@ -151,13 +237,16 @@ export class ProcessLifecycle implements WorkerLifecycle {
       };
       status.on('change', onChange);
       status.on('file', onFile);
+      signal.addEventListener('abort', onAbort);
       void registry.readRunstate(uuid).then((text) => {
         // The previous run's last word (usually `removed`) is not news.
         if (lastRunstate === undefined) lastRunstate = text;
       });
-      void child?.then((result) => finish(new OperationError(`the worker process exited during start (${result.exitCode ?? result.signal ?? '?'})`)));
+      void child?.exited.then(() => finish(new OperationError(`the worker process exited during start (${child.how})`)));
       timers.push(
         setTimeout(() => {
+          // Our child gets until the connect deadline to write its `.p`; someone else's process to answer.
+          if (child === undefined) return finish(new OperationError(`its running process did not answer within ${connectTimeout} ms`));
           void registry.readPidFile(uuid).then((pid) => {
             if (pid === undefined) finish(new OperationError(`no process file after ${connectTimeout} ms`));
           });
@@ -174,53 +263,118 @@ export class ProcessLifecycle implements WorkerLifecycle {
     return entry !== undefined && (await this.probe(entry.config)) === 'match';
   }
 
-  /** Stop with a deadline: the stop command (uuid verified first), then SIGTERM, then SIGKILL of the group. */
+  /**
+   * Stop with deadlines: the stop command (uuid verified first), then SIGTERM, then SIGKILL of the tree.
+   * A process we did not start is touched only after it answered with its uuid: its pid may be a stranger's.
+   */
   async stop(uuid: string): Promise<void> {
-    const { status, log } = this.opts;
-    const entry = status.find(uuid);
-    if (!entry) return;
-    const pid = entry.config.pid;
-    if ((await this.probe(entry.config)) === 'match') await sendStopCommand(entry.config);
-    else log.warn(`stop ${uuid}: the worker does not answer with its uuid; not sending it the stop command`);
-    if (typeof pid === 'number' && !(await this.waitForExit(uuid, pid, this.opts.stopTimeoutMs ?? 15_000))) {
-      log.warn(`stop ${uuid}: pid ${pid} still running after the stop command; terminating it`);
-      await this.terminate(pid);
-      if (isPidAlive(pid)) throw new OperationError(`process ${pid} survived SIGKILL`);
+    const { states } = this.opts;
+    if (!this.isRunning(uuid) && !this.opts.status.find(uuid)?.active) return;
+    states.begin(uuid, 'stopping');
+    let failure: string | undefined;
+    try {
+      await this.stopProcess(uuid);
+    } catch (err) {
+      failure = (err as Error).message;
+      throw err;
+    } finally {
+      states.end(uuid, failure);
     }
+  }
+
+  private async stopProcess(uuid: string): Promise<void> {
+    const { status, log } = this.opts;
+    const child = this.children.get(uuid);
+    const entry = status.find(uuid);
+    const pid = child?.pid ?? (typeof entry?.config.pid === 'number' ? entry.config.pid : undefined);
+    if (pid === undefined) return void (await status.refresh(uuid));
+    const answers = entry !== undefined && (await this.probe(entry.config)) === 'match';
+    if (!child && !answers) throw new OperationError(`it does not answer with its uuid, so pid ${pid} may be another program; leaving it alone`);
+    if (child) child.expectExit = true;
+    if (answers && entry) await sendStopCommand(entry.config);
+    else log.warn(`stop ${uuid}: our child ${pid} does not answer with its uuid; terminating it`);
+    const timeout = this.opts.stopTimeoutMs ?? 15_000;
+    const exited = answers && (child ? await Promise.race([child.exited.then(() => true), sleep(timeout).then(() => false)]) : await waitForPidExit(pid, timeout));
+    if (!exited) {
+      if (answers) log.warn(`stop ${uuid}: pid ${pid} still running ${timeout} ms after the stop command; terminating it`);
+      if (!(await terminateTree(pid, this.opts.killGraceMs ?? 5_000))) throw new OperationError(`process ${pid} survived SIGKILL`);
+    }
+    // Our child's exit is recorded before the sequence ends, so the next state already says how it ended.
+    if (child) await child.exited;
     await status.refresh(uuid);
   }
 
-  private async waitForExit(uuid: string, pid: number, timeoutMs: number): Promise<boolean> {
-    const child = this.children.get(uuid);
-    if (child?.pid === pid) return Promise.race([child.then(() => true), sleep(timeoutMs).then(() => false)]);
-    // Not our child: the pid is all we have.
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (!isPidAlive(pid)) return true;
-      await sleep(50);
-    }
-    return !isPidAlive(pid);
+  /** Manager shutdown: cancel starts, then stop every child of ours in parallel, with the usual deadlines. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    for (const uuid of this.startAborts.keys()) this.cancelStart(uuid);
+    const uuids = [...this.children.keys()];
+    await Promise.all(
+      uuids.map((uuid) =>
+        this.stop(uuid).catch((err: unknown) => this.opts.log.warn(`Shutdown: could not stop worker ${uuid}: ${(err as Error).message}`)),
+      ),
+    );
   }
 
-  /** SIGTERM to the process group (our children lead their own), then SIGKILL after the grace period. */
-  private async terminate(pid: number | undefined): Promise<void> {
-    if (pid === undefined || !isPidAlive(pid)) return;
-    const signal = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(process.platform === 'win32' ? pid : -pid, sig);
-      } catch {
-        try {
-          process.kill(pid, sig);
-        } catch {
-          // Gone.
+  /** Stops following every log; children, if any are left, keep running. */
+  dispose(): void {
+    for (const workerLog of this.logs.values()) workerLog.stop();
+    this.logs.clear();
+    this.logListeners.clear();
+  }
+
+  // ------------------------------------------------------------ output
+
+  tail(uuid: string, lines: number): string[] {
+    return this.logs.get(uuid)?.tail(lines) ?? [];
+  }
+
+  /** Follows a worker's log for one listener; returns the buffered tail and the unsubscribe function. */
+  watchLog(uuid: string, lines: number, listener: LinesListener): { initial: string[]; unwatch: () => void } | undefined {
+    const config = this.opts.status.find(uuid)?.config;
+    if (!config) return undefined;
+    const workerLog = this.logFor(config);
+    let listeners = this.logListeners.get(uuid);
+    if (!listeners) this.logListeners.set(uuid, (listeners = new Set()));
+    listeners.add(listener);
+    return {
+      initial: workerLog.tail(lines),
+      unwatch: () => {
+        listeners.delete(listener);
+        if (listeners.size === 0) {
+          this.logListeners.delete(uuid);
+          this.releaseLog(uuid);
         }
-      }
+      },
     };
-    signal('SIGTERM');
-    const deadline = Date.now() + (this.opts.killGraceMs ?? 5_000);
-    while (Date.now() < deadline && isPidAlive(pid)) await sleep(50);
-    if (isPidAlive(pid)) signal('SIGKILL');
-    for (let i = 0; i < 20 && isPidAlive(pid); i++) await sleep(50);
+  }
+
+  /** Forgets a deleted worker's log. */
+  forget(uuid: string): void {
+    this.opts.states.forget(uuid);
+    this.logs.get(uuid)?.stop();
+    this.logs.delete(uuid);
+    this.logListeners.delete(uuid);
+  }
+
+  private logFor(config: WorkerConfig): WorkerLog {
+    const existing = this.logs.get(config.uuid);
+    if (existing?.following) return existing;
+    const dir = this.opts.registry.dataDir(config);
+    mkdirSync(dir, { recursive: true });
+    const workerLog = new WorkerLog({ file: path.join(dir, 'worker.log'), log: this.opts.log });
+    workerLog.on('lines', (lines: string[]) => {
+      for (const listener of this.logListeners.get(config.uuid) ?? []) listener(lines);
+    });
+    workerLog.start();
+    this.logs.set(config.uuid, workerLog);
+    return workerLog;
+  }
+
+  /** Stops following a log nobody writes or reads; its buffered tail stays for the worker's state. */
+  private releaseLog(uuid: string): void {
+    if (this.children.has(uuid) || this.logListeners.has(uuid)) return;
+    this.logs.get(uuid)?.stop();
   }
 }
 

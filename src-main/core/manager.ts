@@ -10,6 +10,7 @@ import {
   progressStep,
   RESET_PROGRESS,
   type ClientRequest,
+  type WorkerIdRequestType,
   type ManagerMessage,
   type NewWorkerOptions,
   type ProgressMessage,
@@ -37,10 +38,22 @@ export type Report = (message: ProgressMessage) => void;
 export interface WorkerLifecycle {
   /** Starts an inactive worker; resolves once it answers its uuid, rejects with the reason otherwise. */
   start(uuid: string, report: Report): Promise<void>;
+  /** Ends a start still waiting for its worker. */
+  cancelStart(uuid: string): void;
   /** Asks a running worker to stop; resolves once its process is gone, rejects if it would not go. */
   stop(uuid: string): Promise<void>;
   /** Confirms a worker listed active still answers with its uuid. */
   contact(uuid: string): Promise<boolean>;
+  /** Whether a process of this worker is alive (ours, adopted, or still booting). */
+  isRunning(uuid: string): boolean;
+  /** Drops what is kept about a deleted worker. */
+  forget(uuid: string): void;
+}
+
+/** One start (or contact) in flight, shared by every `set_active` that arrives while it runs. */
+interface Activation {
+  reporters: Set<Report>;
+  done: Promise<void>;
 }
 
 export class OperationError extends Error {}
@@ -58,10 +71,11 @@ export interface ManagerDeps {
 export class WorkerManager {
   /** Lifecycle operations are serialised per worker (spec §3.8 recommendation). */
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly activations = new Map<string, Activation>();
 
   constructor(private readonly deps: ManagerDeps) {}
 
-  handle(request: Exclude<ClientRequest, { type: 'ping' | 'identify' | 'stop' | 'worker_status' }>, requester: Requester): Promise<void> {
+  handle(request: Extract<ClientRequest, { type: 'new_worker' | WorkerIdRequestType }>, requester: Requester): Promise<void> {
     switch (request.type) {
       case 'new_worker':
         return this.newWorker(request.options, requester);
@@ -146,23 +160,44 @@ export class WorkerManager {
       return;
     }
     try {
-      await this.serialised(uuid, async () => {
+      await this.joinActivation(uuid, (p) => requester.send(p), async (report) => {
         const entry = status.find(uuid);
         if (!entry) throw new OperationError('it was deleted meanwhile');
         if (!entry.active) {
-          await lifecycle.start(uuid, (p) => requester.send(p));
+          await lifecycle.start(uuid, report);
         } else {
-          requester.send(progressStep.contacting());
+          report(progressStep.contacting());
           if (!(await lifecycle.contact(uuid))) throw new OperationError('it no longer answers with its uuid');
         }
-        const read = await registry.read(uuid);
-        if (!read.ok) throw new OperationError(`its JSON ${read.reason}`);
-        requester.send({ type: 'set_worker', data: browserReachable(read.config) });
       });
+      const read = await registry.read(uuid);
+      if (!read.ok) throw new OperationError(`its JSON ${read.reason}`);
+      requester.send({ type: 'set_worker', data: browserReachable(read.config) });
     } catch (err) {
       log.warn(`set_active ${uuid} failed: ${(err as Error).message}`);
       requester.send(errorMessage(errorText.activateFailed(uuid)));
     }
+  }
+
+  /**
+   * Concurrent `set_active` calls for one worker share one start: its progress reaches every requester
+   * that has joined, and so does its outcome.
+   */
+  private joinActivation(uuid: string, report: Report, work: (report: Report) => Promise<void>): Promise<void> {
+    let activation = this.activations.get(uuid);
+    if (!activation) {
+      const reporters = new Set<Report>();
+      const done = this.serialised(uuid, () => work((p) => reporters.forEach((r) => r(p))));
+      const current: Activation = { reporters, done };
+      this.activations.set(uuid, current);
+      const release = () => {
+        if (this.activations.get(uuid) === current) this.activations.delete(uuid);
+      };
+      void done.then(release, release);
+      activation = current;
+    }
+    activation.reporters.add(report);
+    return activation.done;
   }
 
   /** Sequence S (spec §3.6); an unknown id gets nothing at all, as in the original. */
@@ -173,6 +208,8 @@ export class WorkerManager {
     await this.withReset(requester, async () => {
       requester.send(progressStep.stoppingWorker());
       try {
+        // A worker still booting is stopped now, not after its start gives up.
+        if (this.activations.has(uuid)) this.deps.lifecycle.cancelStart(uuid);
         await this.serialised(uuid, () => this.stopIfRunning(uuid));
         stopped = true;
       } catch (err) {
@@ -183,9 +220,9 @@ export class WorkerManager {
     return stopped;
   }
 
-  /** Stops a worker the status lists active; an inactive one is left alone (its old port may be another's). */
+  /** Stops a worker whose process runs; an inactive one is left alone (its old port may be another's). */
   private async stopIfRunning(uuid: string): Promise<void> {
-    if (this.deps.status.find(uuid)?.active) await this.deps.lifecycle.stop(uuid);
+    if (this.deps.status.find(uuid)?.active || this.deps.lifecycle.isRunning(uuid)) await this.deps.lifecycle.stop(uuid);
   }
 
   /** Stop confirmed by process exit, then start (spec §4.7 recommendation). */
@@ -211,7 +248,7 @@ export class WorkerManager {
       await this.withReset(requester, () =>
         this.serialised(uuid, async () => {
           requester.send(progressStep.deleting());
-          if (status.find(uuid)?.active) {
+          if (status.find(uuid)?.active || this.deps.lifecycle.isRunning(uuid)) {
             requester.send(progressStep.stoppingWorker());
             try {
               await this.deps.lifecycle.stop(uuid);
@@ -224,6 +261,7 @@ export class WorkerManager {
           }
           requester.send(progressStep.removingFiles());
           await registry.remove(uuid, config);
+          this.deps.lifecycle.forget(uuid);
           await status.refresh(uuid);
           requester.send(progressStep.deleted());
           requester.send({ type: 'worker_deleted', uuid });

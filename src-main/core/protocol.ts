@@ -81,13 +81,81 @@ export interface IdentifyReply {
   py: string;
 }
 
+// ---------------------------------------------------------------- additive messages (opt-in per connection)
+// The original's clients never send the requests below, so they never receive these replies. A client
+// discovers support by sending `watch_workers`: this manager answers `manager_info` and `worker_states`;
+// the original answers nothing.
+
+/** What the supervisor knows about a worker beyond the original's active/inactive. */
+export type WorkerState = 'inactive' | 'starting' | 'active' | 'stopping' | 'crashed';
+
+export interface WorkerExit {
+  code: number | null;
+  signal: string | null;
+  /** Epoch ms. */
+  at: number;
+}
+
+export interface WorkerRuntime {
+  uuid: string;
+  name: string | null;
+  state: WorkerState;
+  pid: number | null;
+  /** Epoch ms when this manager started it or first found it running; null while not running. */
+  started_at: number | null;
+  /** Running, but not started by this manager (another manager, the Python CLI). */
+  adopted: boolean;
+  /** How its last process ended, while this manager watched it. */
+  exit: WorkerExit | null;
+  /** Why its last start or stop failed. */
+  error: string | null;
+  /** The last lines of its output (up to 20; `watch_logs` gives up to 200). */
+  last_lines: string[];
+}
+
+export interface ManagerInfoMessage {
+  type: 'manager_info';
+  version: string;
+  /** The interpreter for workers without a venv (identify's `py`). */
+  py: string;
+  config_dir: string;
+  workers_dir: string;
+  /** What `new_worker` uses when the request leaves `in_venv` out. */
+  in_venv_default: boolean;
+  pid: number;
+}
+
+/** `full`: the complete table (first reply to `watch_workers`); otherwise only what changed. */
+export interface WorkerStatesMessage {
+  type: 'worker_states';
+  full: boolean;
+  workers: WorkerRuntime[];
+  removed: string[];
+}
+
+/** `initial`: the buffered tail sent on `watch_logs`; later frames carry new lines only. */
+export interface WorkerLogMessage {
+  type: 'worker_log';
+  uuid: string;
+  lines: string[];
+  initial: boolean;
+}
+
+export type ExtensionMessage = ManagerInfoMessage | WorkerStatesMessage | WorkerLogMessage;
+
 export type ManagerMessage =
   | ProgressMessage
   | WorkerStatusMessage
   | WorkerCreatedMessage
   | WorkerDeletedMessage
   | SetWorkerMessage
-  | ErrorMessage;
+  | ErrorMessage
+  | ExtensionMessage;
+
+/** Most log lines `watch_logs` sends at first, and the ring buffer kept per worker. */
+export const LOG_TAIL_LINES = 200;
+/** Log lines carried in each `WorkerRuntime`. */
+export const RUNTIME_TAIL_LINES = 20;
 
 /** The reply to plain `ping` is this text, not JSON. */
 export const PONG = 'pong';
@@ -159,7 +227,10 @@ export interface NewWorkerOptions {
 export type ClientRequest =
   | { type: 'ping' | 'identify' | 'stop' | 'worker_status' }
   | { type: 'new_worker'; options: NewWorkerOptions }
-  | { type: WorkerIdRequestType; workerid: string };
+  | { type: WorkerIdRequestType; workerid: string }
+  | { type: 'watch_workers' | 'unwatch_workers' }
+  | { type: 'watch_logs'; workerid: string; lines: number }
+  | { type: 'unwatch_logs'; workerid: string };
 
 export type ParseResult =
   | { ok: true; request: ClientRequest }
@@ -194,12 +265,21 @@ export function parseClientFrame(text: string): ParseResult {
   const msg = data as Record<string, unknown>;
   if (typeof msg.type !== 'string') return invalid('Invalid request: missing string field "type".');
   if (msg.type === 'new_worker') return parseNewWorker(msg.kwargs);
-  if ((WORKER_ID_REQUESTS as readonly string[]).includes(msg.type)) {
-    const type = msg.type as WorkerIdRequestType;
+  if (msg.type === 'watch_workers' || msg.type === 'unwatch_workers') return { ok: true, request: { type: msg.type } };
+  if ((WORKER_ID_REQUESTS as readonly string[]).includes(msg.type) || msg.type === 'watch_logs' || msg.type === 'unwatch_logs') {
+    const type = msg.type;
     if (!('workerid' in msg)) return invalid(`Invalid ${type} request: missing field "workerid".`);
     if (typeof msg.workerid !== 'string') return invalid(`Invalid ${type} request: "workerid" must be a string, got ${describe(msg.workerid)}.`);
     if (!isValidWorkerId(msg.workerid)) return invalid(`Invalid ${type} request: worker id ${JSON.stringify(msg.workerid)} is not valid (${ID_RULE}).`);
-    return { ok: true, request: { type, workerid: msg.workerid } };
+    if (type === 'unwatch_logs') return { ok: true, request: { type, workerid: msg.workerid } };
+    if (type === 'watch_logs') {
+      const lines = msg.lines ?? LOG_TAIL_LINES;
+      if (typeof lines !== 'number' || !Number.isInteger(lines) || lines < 0 || lines > LOG_TAIL_LINES) {
+        return invalid(`Invalid watch_logs request: "lines" must be an integer from 0 to ${LOG_TAIL_LINES}.`);
+      }
+      return { ok: true, request: { type, workerid: msg.workerid, lines } };
+    }
+    return { ok: true, request: { type: type as WorkerIdRequestType, workerid: msg.workerid } };
   }
   return invalid(`Unknown request type ${JSON.stringify(msg.type)}.`);
 }
@@ -254,7 +334,17 @@ export type ParsedManagerFrame =
   | { kind: 'message'; message: ManagerMessage }
   | { kind: 'unknown'; text: string };
 
-const MANAGER_TYPES = new Set(['progress', 'worker_status', 'worker_created', 'worker_deleted', 'set_worker', 'error']);
+const MANAGER_TYPES = new Set([
+  'progress',
+  'worker_status',
+  'worker_created',
+  'worker_deleted',
+  'set_worker',
+  'error',
+  'manager_info',
+  'worker_states',
+  'worker_log',
+]);
 
 /** For clients (CLI, renderer, tests): classify one text frame from the manager. */
 export function parseManagerFrame(text: string): ParsedManagerFrame {

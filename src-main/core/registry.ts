@@ -235,6 +235,12 @@ export class Registry {
     }
   }
 
+  /** Where the worker keeps its data (and its `worker.log`): `data_path` when set, else `worker_<uuid>/`. */
+  dataDir(config: WorkerConfig): string {
+    const custom = config.data_path;
+    return typeof custom === 'string' && custom !== '' ? path.resolve(this.workersDir, custom) : this.paths(config.uuid).dataDir;
+  }
+
   /**
    * Removes a worker's files and data dir (spec §4.8) without ever leaving the workers dir: the default
    * data dir always goes; a custom `data_path` only when it lies strictly inside the workers dir and is not

@@ -4,16 +4,19 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import pkg from '../../package.json' with { type: 'json' };
 import { loadSettings, type ManagerSettings } from './config.js';
 import { Connection, Hub } from './hub.js';
 import { ProcessLifecycle, type LifecycleOptions } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
-import { WorkerManager, type WorkerLifecycle } from './manager.js';
-import { parseClientFrame, PONG, progressStep } from './protocol.js';
+import { WorkerManager } from './manager.js';
+import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest } from './protocol.js';
 import { managerPython } from './python.js';
 import { Registry } from './registry.js';
 import { StatusTracker, type StatusOptions } from './status.js';
+import { WorkerStates } from './worker-states.js';
 
 export const KILL_FILE = 'kill_worker_manager';
 
@@ -23,14 +26,16 @@ export interface ServiceOptions {
   dir?: string;
   host?: string;
   port?: number;
+  /** Leave the workers this manager started running when it stops (default: config, else stop them). */
+  keepWorkers?: boolean;
   env?: Env;
   log?: Logger;
   /** Origins accepted besides the loopback ones and config's (the Electron window's). */
   extraOrigins?: string[];
   status?: StatusOptions;
-  lifecycle?: Partial<Omit<LifecycleOptions, 'registry' | 'status' | 'log' | 'configDir' | 'python'>>;
-  /** Replaces the process lifecycle (tests of the protocol alone). */
-  workerLifecycle?: WorkerLifecycle;
+  lifecycle?: Partial<Omit<LifecycleOptions, 'registry' | 'status' | 'states' | 'log' | 'configDir' | 'python'>>;
+  /** Plain HTTP requests on the hub's port (the dashboard); default: the original's 400/404. */
+  onHttp?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export interface ManagerService {
@@ -39,6 +44,8 @@ export interface ManagerService {
   readonly port: number;
   readonly python: string;
   readonly status: StatusTracker;
+  readonly states: WorkerStates;
+  readonly lifecycle: ProcessLifecycle;
   readonly hub: Hub;
   /** Resolves once the first scan of the workers dir (and its probes) is done. */
   readonly ready: Promise<void>;
@@ -50,13 +57,14 @@ export interface ManagerService {
 export async function startManagerService(options: ServiceOptions = {}): Promise<ManagerService> {
   const env = options.env ?? process.env;
   const log = options.log ?? createLogger();
-  const settings = await loadSettings({ dir: options.dir, host: options.host, port: options.port }, env, log);
+  const settings = await loadSettings({ dir: options.dir, host: options.host, port: options.port, keepWorkers: options.keepWorkers }, env, log);
   const python = managerPython(env, settings.python);
   const registry = new Registry(settings.workersDir, log);
   const status = new StatusTracker(registry, log, options.status);
-  const lifecycle =
-    options.workerLifecycle ??
-    new ProcessLifecycle({ ...options.lifecycle, registry, status, log, configDir: settings.configDir, python, env });
+  // The lifecycle feeds the states; the states read the lifecycle's log tails.
+  const states: WorkerStates = new WorkerStates(status, (uuid, lines) => lifecycle.tail(uuid, lines));
+  const lifecycle = new ProcessLifecycle({ ...options.lifecycle, registry, status, states, log, configDir: settings.configDir, python, env });
+  const watches = new Map<Connection, ConnectionWatches>();
 
   let stopRequested: ((reason: string) => void) | undefined;
   const hub = new Hub({
@@ -67,6 +75,8 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     allowedHosts: settings.allowedHosts,
     log,
     onText: (connection, text) => void dispatch(connection, text),
+    onClose: (connection) => unwatchAll(connection),
+    onHttp: options.onHttp,
   });
   const manager = new WorkerManager({
     registry,
@@ -104,6 +114,11 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
           connection.send(progressStep.stoppingManager());
           void service.stop('stop message');
           return;
+        case 'watch_workers':
+        case 'unwatch_workers':
+        case 'watch_logs':
+        case 'unwatch_logs':
+          return handleWatch(connection, request);
         default:
           return await manager.handle(request, connection);
       }
@@ -112,6 +127,56 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
       connection.send({ type: 'error', message: `Internal error while handling ${request.type}: ${(err as Error).message}` });
     }
   }
+
+  /** The additive subscriptions (protocol.ts): per-worker states and log lines, for this connection only. */
+  function handleWatch(connection: Connection, request: Extract<ClientRequest, { type: `${string}watch_${string}` }>): void {
+    let own = watches.get(connection);
+    if (!own) watches.set(connection, (own = { logs: new Map() }));
+    switch (request.type) {
+      case 'watch_workers':
+        connection.send({
+          type: 'manager_info',
+          version: pkg.version,
+          py: python,
+          config_dir: settings.configDir,
+          workers_dir: settings.workersDir,
+          in_venv_default: settings.inVenvDefault,
+          pid: process.pid,
+        });
+        if (!own.states) {
+          own.states = states.watch();
+        }
+        return connection.send(states.full());
+      case 'unwatch_workers':
+        own.states?.();
+        own.states = undefined;
+        return;
+      case 'watch_logs': {
+        own.logs.get(request.workerid)?.();
+        const uuid = request.workerid;
+        const watch = lifecycle.watchLog(uuid, request.lines, (lines) => connection.send({ type: 'worker_log', uuid, lines, initial: false }));
+        if (!watch) return connection.send(errorMessage(`Worker ${uuid} not found`));
+        own.logs.set(uuid, watch.unwatch);
+        return connection.send({ type: 'worker_log', uuid, lines: watch.initial, initial: true });
+      }
+      case 'unwatch_logs':
+        own.logs.get(request.workerid)?.();
+        own.logs.delete(request.workerid);
+        return;
+    }
+  }
+
+  function unwatchAll(connection: Connection): void {
+    const own = watches.get(connection);
+    if (!own) return;
+    watches.delete(connection);
+    own.states?.();
+    for (const unwatch of own.logs.values()) unwatch();
+  }
+
+  states.on('delta', (message) => {
+    for (const [connection, own] of watches) if (own.states) connection.send(message);
+  });
 
   // Bind first, so the port is ours and `ping` answers while a large workers dir is still being read.
   status.on('change', () => hub.broadcast(status.statusFrame()));
@@ -129,8 +194,14 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     stopRequested = (reason) => {
       log.info(`Stopping the Workermanager (${reason})`);
       killWatcher.close();
-      status.stop();
-      void hub.close().then(resolve);
+      // Clients keep seeing the workers go while they stop; then the hub closes.
+      const workersDone = settings.keepWorkers ? Promise.resolve() : lifecycle.shutdown();
+      void workersDone.then(async () => {
+        status.stop();
+        lifecycle.dispose();
+        await hub.close();
+        resolve();
+      });
     };
   });
   let stopping = false;
@@ -140,6 +211,8 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     port: hub.port,
     python,
     status,
+    states,
+    lifecycle,
     hub,
     ready,
     stopped,
@@ -157,6 +230,11 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     log.info(`Found ${active.length} active and ${inactive.length} inactive workers`);
   });
   return service;
+}
+
+interface ConnectionWatches {
+  states?: () => void;
+  logs: Map<string, () => void>;
 }
 
 /**

@@ -18,7 +18,7 @@ export interface StatusOptions {
   isAlive?: (pid: number) => boolean;
   /** Full rescan interval; the watcher does the real work (default 30 s). */
   safetyRescanMs?: number;
-  /** How often active workers' pids are checked (default 2 s; a syscall per active worker). */
+  /** How often running workers' pids are checked (default 1 s; a syscall per running worker). */
   pidCheckMs?: number;
   /** Coalesces bursts of fs events (atomic writes are several events). */
   debounceMs?: number;
@@ -34,6 +34,10 @@ interface Entry {
   /** `.p` pid: `undefined` = no `.p`, `null` = unreadable. */
   pidFile: number | null | undefined;
   active: boolean;
+  /** Its pid is alive (it may not answer yet: starting, or a stranger reusing the pid). */
+  alive: boolean;
+  /** Epoch ms when this tracker first saw the pid alive. */
+  aliveSince?: number;
   /** pid|JSON stamp the last probe ran for: a new value means the worker must be asked again. */
   probedFor?: string;
 }
@@ -63,6 +67,15 @@ export interface StatusEvents {
   change: [];
   /** Any `worker_<uuid>.<kind>` file changed (lifecycle waiters listen to this). */
   file: [uuid: string, kind: FileKind];
+  /** A worker's pid came alive or died; `worker_status` may be unchanged (a starting worker stays inactive). */
+  alive: [uuid: string];
+}
+
+export interface TrackedWorker {
+  config: WorkerConfig;
+  active: boolean;
+  alive: boolean;
+  aliveSince?: number;
 }
 
 export class StatusTracker extends EventEmitter<StatusEvents> {
@@ -92,7 +105,7 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
     super();
     this.probe = options.probe ?? ((config) => probeWorker(config));
     this.isAlive = options.isAlive ?? isPidAlive;
-    this.opts = { safetyRescanMs: options.safetyRescanMs ?? 30_000, pidCheckMs: options.pidCheckMs ?? 2_000, debounceMs: options.debounceMs ?? 15 };
+    this.opts = { safetyRescanMs: options.safetyRescanMs ?? 30_000, pidCheckMs: options.pidCheckMs ?? 1_000, debounceMs: options.debounceMs ?? 15 };
   }
 
   /** First full scan, with every live pid probed, so the first `worker_status` is already right. */
@@ -162,9 +175,13 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
     };
   }
 
-  find(uuid: string): { config: WorkerConfig; active: boolean } | undefined {
+  find(uuid: string): TrackedWorker | undefined {
     const entry = this.entries.get(uuid);
-    return entry && { config: entry.config, active: entry.active };
+    return entry && { config: entry.config, active: entry.active, alive: entry.alive, aliveSince: entry.aliveSince };
+  }
+
+  uuids(): IterableIterator<string> {
+    return this.entries.keys();
   }
 
   snapshot(): WorkerStatusMessage {
@@ -262,7 +279,16 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
     const { raw, stamp, pidFile } = loaded;
     const previous = this.entries.get(uuid);
     const shown: WorkerConfig = pidFile === undefined ? raw : { ...raw, pid: pidFile };
-    const entry: Entry = { raw, config: shown, jsonStamp: stamp, pidFile, active: previous?.active ?? false, probedFor: previous?.probedFor };
+    const entry: Entry = {
+      raw,
+      config: shown,
+      jsonStamp: stamp,
+      pidFile,
+      active: previous?.active ?? false,
+      alive: previous?.alive ?? false,
+      aliveSince: previous?.aliveSince,
+      probedFor: previous?.probedFor,
+    };
     if (!previous || JSON.stringify(previous.config) !== JSON.stringify(shown)) this.version++;
     this.entries.set(uuid, entry);
     await this.judge(uuid, entry, reprobe);
@@ -274,6 +300,7 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
     // A `.p` caught mid-rewrite reads as null: as in the original (spec §6.2), a null pid goes on to the
     // probe. Only a worker with no `.p` and no pid at all (never started) is inactive without asking.
     const gone = typeof pid === 'number' ? !this.isAlive(pid) : entry.pidFile === undefined;
+    this.setAlive(uuid, entry, !gone);
     if (gone) {
       this.setActive(entry, false);
       entry.probedFor = undefined;
@@ -293,6 +320,13 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
     });
     this.probes.add(job);
     void job.finally(() => this.probes.delete(job));
+  }
+
+  private setAlive(uuid: string, entry: Entry, alive: boolean): void {
+    if (entry.alive === alive) return;
+    entry.alive = alive;
+    entry.aliveSince = alive ? Date.now() : undefined;
+    this.emit('alive', uuid);
   }
 
   private setActive(entry: Entry, active: boolean): void {
@@ -319,7 +353,7 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
   private checkActivePids(): void {
     for (const [uuid, entry] of this.entries) {
       const pid = entry.pidFile ?? entry.config.pid;
-      if (entry.active && (typeof pid !== 'number' || !this.isAlive(pid))) this.pending.add(uuid);
+      if ((entry.active || entry.alive) && (typeof pid !== 'number' || !this.isAlive(pid))) this.pending.add(uuid);
     }
     if (this.pending.size > 0) this.schedule();
   }

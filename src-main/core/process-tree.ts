@@ -1,0 +1,48 @@
+/**
+ * Ending a worker's whole process tree, and waiting for a pid to go. Workers are spawned as process-group
+ * leaders (detached), so on POSIX a signal to `-pid` reaches everything they started; Windows has no
+ * groups, so `taskkill /T /F` walks the tree.
+ */
+import { execa } from 'execa';
+import { isPidAlive } from './liveness.js';
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `pid` is gone; true if it went within the time. */
+export async function waitForPidExit(pid: number, timeoutMs: number, pollMs = 25): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isPidAlive(pid)) return true;
+    await sleep(pollMs);
+  }
+  return !isPidAlive(pid);
+}
+
+function signalTree(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Not a group leader (a worker the Python CLI started): the process alone.
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/**
+ * SIGTERM to the tree, SIGKILL after `graceMs` if it is still there; resolves true once the pid is gone.
+ * Windows: one forced `taskkill /T`, since a console-less worker cannot receive a polite signal.
+ */
+export async function terminateTree(pid: number, graceMs: number): Promise<boolean> {
+  if (!isPidAlive(pid)) return true;
+  if (process.platform === 'win32') {
+    await execa('taskkill', ['/PID', String(pid), '/T', '/F'], { reject: false, windowsHide: true });
+    return waitForPidExit(pid, 2_000);
+  }
+  signalTree(pid, 'SIGTERM');
+  if (await waitForPidExit(pid, graceMs)) return true;
+  signalTree(pid, 'SIGKILL');
+  return waitForPidExit(pid, 2_000);
+}

@@ -1,0 +1,268 @@
+/**
+ * Supervision with the stand-in worker as real processes: the additive worker_states / worker_log
+ * messages, crash detection, output capture, coalesced starts, cancelled starts, adoption, shutdown
+ * policy (stop children, --keep-workers, hard kill of the manager).
+ */
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ManagerClient } from '../src-main/core/client.js';
+import { isPidAlive } from '../src-main/core/liveness.js';
+import type { ManagerInfoMessage, WorkerConfig, WorkerRuntime, WorkerStatesMessage } from '../src-main/core/protocol.js';
+import { assertCliBuilt, cliEnv, exitWithin, startForeground } from './helpers/cli.js';
+import { collect, killWorkers, makeTempDir, readUntil, startTestManager, waitFor, type TestManager, type TestManagerOptions } from './helpers/manager.js';
+import { randomPortRange, spawnStandin, standinArgs, type StandinOptions } from './helpers/standin.js';
+
+const managers: TestManager[] = [];
+afterEach(async () => {
+  for (const m of managers.splice(0)) await m.close();
+});
+
+const FAST = { stopTimeoutMs: 3000, killGraceMs: 500, connectTimeoutMs: 10_000, startTimeoutMs: 15_000 };
+
+async function start(extra: TestManagerOptions = {}): Promise<TestManager> {
+  const m = await startTestManager({ ...extra, lifecycle: { ...FAST, ...extra.lifecycle } });
+  managers.push(m);
+  return m;
+}
+
+async function createWorker(client: ManagerClient, m: TestManager, name: string, standin?: StandinOptions): Promise<string> {
+  client.send({ type: 'new_worker', kwargs: { name, in_venv: false } });
+  const { found } = await readUntil(client, 'worker_created');
+  if (standin) {
+    const file = path.join(m.workersDir, `worker_${found.uuid}.json`);
+    const json = JSON.parse(await readFile(file, 'utf8')) as WorkerConfig;
+    await writeFile(file, JSON.stringify({ ...json, standin }));
+  }
+  return found.uuid;
+}
+
+/** Opts in to worker_states; returns the manager_info and the first full table. */
+async function watchStates(client: ManagerClient): Promise<{ info: ManagerInfoMessage; full: WorkerStatesMessage }> {
+  client.send({ type: 'watch_workers' });
+  const info = await readUntil(client, 'manager_info');
+  const full = await readUntil(client, 'worker_states');
+  expect(full.found.full).toBe(true);
+  return { info: info.found, full: full.found };
+}
+
+/** Reads worker_states frames until `uuid`'s runtime satisfies `ok`. */
+function stateWhere(client: ManagerClient, uuid: string, ok: (r: WorkerRuntime) => boolean, timeoutMs = 15_000): Promise<WorkerRuntime> {
+  return client.until((f) => {
+    if (f.kind !== 'message' || f.message.type !== 'worker_states') return undefined;
+    const runtime = f.message.workers.find((w) => w.uuid === uuid);
+    return runtime && ok(runtime) ? runtime : undefined;
+  }, timeoutMs);
+}
+
+async function activate(client: ManagerClient, uuid: string): Promise<WorkerConfig> {
+  client.send({ type: 'set_active', workerid: uuid });
+  return (await readUntil(client, 'set_worker', 20_000)).found.data;
+}
+
+describe('worker_states (additive, opt-in)', () => {
+  it('is sent only to connections that ask, and follows a start and a stop through every state', async () => {
+    const m = await start();
+    const plain = await m.connect();
+    plain.send('worker_status');
+    await readUntil(plain, 'worker_status');
+    const watcher = await m.connect();
+    const { info, full } = await watchStates(watcher);
+    expect(info).toMatchObject({ type: 'manager_info', py: m.service.python, config_dir: m.service.settings.configDir, in_venv_default: false, pid: process.pid });
+    expect(full.workers).toEqual([]);
+
+    const uuid = await createWorker(watcher, m, 'lively', { boot_delay: 0.6 });
+    expect((await stateWhere(watcher, uuid, (r) => r.state === 'inactive')).pid).toBeNull();
+    watcher.send({ type: 'set_active', workerid: uuid });
+    const starting = await stateWhere(watcher, uuid, (r) => r.state === 'starting' && r.pid !== null);
+    expect(starting.adopted).toBe(false);
+    const active = await stateWhere(watcher, uuid, (r) => r.state === 'active');
+    expect(active.pid).toBe(starting.pid);
+    expect(active.started_at).toBeGreaterThan(Date.now() - 20_000);
+    watcher.send({ type: 'stop_worker', workerid: uuid });
+    await stateWhere(watcher, uuid, (r) => r.state === 'stopping');
+    const stopped = await stateWhere(watcher, uuid, (r) => r.state === 'inactive');
+    // Asked to stop: an exit, not a crash.
+    expect(stopped.exit).toMatchObject({ code: 0, signal: null });
+    expect(stopped.pid).toBeNull();
+
+    // The plain client saw only the original's message types.
+    const types = new Set((await collect(plain, 100)).map((t) => (JSON.parse(t) as { type: string }).type));
+    expect(types.has('worker_status')).toBe(true);
+    for (const extra of ['manager_info', 'worker_states', 'worker_log']) expect(types.has(extra)).toBe(false);
+  });
+
+  it('reports a crash with its exit code and last output, broadcast by the exit event, not by polling', async () => {
+    // Pid polling once a minute: only the child's exit event can deliver the news in time.
+    const m = await start({ status: { pidCheckMs: 60_000 } });
+    const client = await m.connect();
+    client.send('worker_status');
+    await readUntil(client, 'worker_status');
+    await watchStates(client);
+    const uuid = await createWorker(client, m, 'fragile', { crash_after: 1.5 });
+    const data = await activate(client, uuid);
+    const crashed = await stateWhere(client, uuid, (r) => r.state === 'crashed', 10_000);
+    expect(crashed.exit).toMatchObject({ code: 3, signal: null });
+    expect(crashed.last_lines.join('\n')).toContain('crash_after: exiting without cleanup');
+    expect(isPidAlive(data.pid!)).toBe(false);
+
+    // SIGKILL of a running child: worker_status lists it inactive well before any poll could.
+    const victim = await createWorker(client, m, 'victim');
+    const again = await activate(client, victim);
+    expect(m.service.states.describe(victim)).toMatchObject({ state: 'active', exit: null });
+    const killedAt = Date.now();
+    process.kill(again.pid!, 'SIGKILL');
+    await client.until((f) => (f.kind === 'message' && f.message.type === 'worker_status' && f.message.inactive.some((w) => w.uuid === victim) ? true : undefined), 5000);
+    expect(Date.now() - killedAt).toBeLessThan(1000);
+    expect(m.service.states.describe(victim)).toMatchObject({ state: 'crashed', exit: { signal: 'SIGKILL' } });
+    // A new start forgets the crash.
+    await activate(client, uuid);
+    expect(m.service.states.describe(uuid)).toMatchObject({ state: 'active', exit: null, error: null });
+  });
+});
+
+describe('output capture', () => {
+  it('writes each child output to <data dir>/worker.log and streams it to log watchers', async () => {
+    const m = await start();
+    const client = await m.connect();
+    const uuid = await createWorker(client, m, 'chatty');
+    await activate(client, uuid);
+    client.send({ type: 'watch_logs', workerid: uuid, lines: 200 });
+    const initial = await readUntil(client, 'worker_log');
+    expect(initial.found.initial).toBe(true);
+    const file = path.join(m.workersDir, `worker_${uuid}`, 'worker.log');
+    await waitFor(async () => (await readFile(file, 'utf8')).includes('Server running on ws://'), 5000, 'the worker to log that it listens');
+    const text = await readFile(file, 'utf8');
+    expect(text).toContain(`--uuid ${uuid} start`);
+    // A stop makes the worker say so; the watcher gets those lines live.
+    client.send({ type: 'stop_worker', workerid: uuid });
+    const live = await client.until((f) => {
+      if (f.kind !== 'message' || f.message.type !== 'worker_log' || f.message.initial) return undefined;
+      return f.message.lines.some((l) => /stop/i.test(l)) ? f.message : undefined;
+    }, 10_000);
+    expect(live.uuid).toBe(uuid);
+    // An unknown worker gets an error, not a silent subscription.
+    client.send({ type: 'watch_logs', workerid: 'nobody', lines: 10 });
+    expect((await readUntil(client, 'error')).found.message).toBe('Worker nobody not found');
+  });
+});
+
+describe('concurrency', () => {
+  it('coalesces concurrent set_active calls into one process whose progress and result reach every requester', async () => {
+    const m = await start();
+    const a = await m.connect();
+    const b = await m.connect();
+    const uuid = await createWorker(a, m, 'once', { boot_delay: 0.5 });
+    a.send({ type: 'set_active', workerid: uuid });
+    b.send({ type: 'set_active', workerid: uuid });
+    const [ra, rb] = await Promise.all([readUntil(a, 'set_worker', 20_000), readUntil(b, 'set_worker', 20_000)]);
+    expect(ra.found.data.pid).toBe(rb.found.data.pid);
+    expect(m.logs.filter((l) => l.includes(`Spawned worker ${uuid}`))).toHaveLength(1);
+    const texts = (frames: typeof ra.before) => frames.flatMap((f) => (f.kind === 'message' && f.message.type === 'progress' ? [f.message.message] : []));
+    expect(texts(rb.before)).toContain('Contacting worker.');
+  });
+
+  it('a stop during a start ends the start at once and the process it spawned', async () => {
+    const m = await start({ lifecycle: { connectTimeoutMs: 60_000, startTimeoutMs: 60_000 } });
+    const client = await m.connect();
+    const stopper = await m.connect();
+    const uuid = await createWorker(client, m, 'mute', { never_bind: true });
+    await watchStates(client);
+    client.send({ type: 'set_active', workerid: uuid });
+    const starting = await stateWhere(client, uuid, (r) => r.state === 'starting' && r.pid !== null);
+    const began = Date.now();
+    stopper.send({ type: 'stop_worker', workerid: uuid });
+    expect((await readUntil(client, 'error', 10_000)).found.message).toBe(`Could not activate worker with id ${uuid}.`);
+    await readUntil(stopper, 'progress'); // Stopping worker.
+    expect((await readUntil(stopper, 'progress')).found.message).toBe('');
+    expect(Date.now() - began).toBeLessThan(5000);
+    expect(isPidAlive(starting.pid!)).toBe(false);
+  });
+});
+
+describe('adoption and shutdown', () => {
+  it('stops the workers it started when it stops, in parallel', async () => {
+    const m = await start();
+    const client = await m.connect();
+    const uuids = [await createWorker(client, m, 'one'), await createWorker(client, m, 'two')];
+    const pids = [];
+    for (const uuid of uuids) pids.push((await activate(client, uuid)).pid!);
+    await m.service.stop('test');
+    for (const pid of pids) expect(isPidAlive(pid)).toBe(false);
+    for (const uuid of uuids) await expect(stat(path.join(m.workersDir, `worker_${uuid}.p`))).rejects.toThrow();
+  });
+
+  it('--keep-workers leaves them running; the next manager adopts them, stops them by pid, and sees their exit', async () => {
+    const dir = await makeTempDir();
+    try {
+      const first = await start({ dir, keepWorkers: true });
+      const client = await first.connect();
+      const uuid = await createWorker(client, first, 'survivor');
+      const { pid } = await activate(client, uuid);
+      await first.service.stop('test');
+      expect(isPidAlive(pid!)).toBe(true);
+
+      const second = await start({ dir, status: { pidCheckMs: 200 } });
+      const watcher = await second.connect();
+      const { full } = await watchStates(watcher);
+      expect(full.workers.find((w) => w.uuid === uuid)).toMatchObject({ state: 'active', adopted: true, pid });
+      // Its output still goes to the file, so the new manager can show it.
+      watcher.send({ type: 'watch_logs', workerid: uuid, lines: 50 });
+      expect((await readUntil(watcher, 'worker_log')).found.lines.join('\n')).toContain(`--uuid ${uuid} start`);
+      watcher.send({ type: 'stop_worker', workerid: uuid });
+      await stateWhere(watcher, uuid, (r) => r.state === 'inactive');
+      expect(isPidAlive(pid!)).toBe(false);
+
+      // An adopted worker that dies is noticed by pid polling.
+      const outside = spawnStandin(standinArgs(dir, uuid), second.env);
+      await stateWhere(watcher, uuid, (r) => r.state === 'active' && r.adopted);
+      outside.child.kill('SIGKILL');
+      await stateWhere(watcher, uuid, (r) => r.state === 'inactive', 3000);
+    } finally {
+      await killWorkers(path.join(dir, 'workers'));
+    }
+  });
+
+  it('never stops a process that does not answer with the uuid (its pid may be a stranger)', async () => {
+    const m = await start();
+    const client = await m.connect();
+    const uuid = await createWorker(client, m, 'impostor', { wrong_uuid: 'someone-else' });
+    const outside = spawnStandin(standinArgs(m.dir, uuid), m.env);
+    try {
+      await waitFor(() => m.service.status.find(uuid)?.alive === true, 5000, 'its pid to be seen');
+      client.send({ type: 'stop_worker', workerid: uuid });
+      const { found } = await readUntil(client, 'error', 10_000);
+      expect(found.message).toContain('does not answer with its uuid');
+      expect(isPidAlive(outside.child.pid!)).toBe(true);
+    } finally {
+      outside.child.kill('SIGKILL');
+    }
+  });
+
+  it('a hard-killed manager leaves its workers running, and the next manager adopts them', async () => {
+    assertCliBuilt();
+    const dir = await makeTempDir();
+    const env = cliEnv(randomPortRange(), { FUNCNODES_WORKER_IN_VENV: '0' });
+    try {
+      const fg = await startForeground(['--dir', dir, '--host', '127.0.0.1', '--port', '0'], env);
+      const { ManagerClient } = await import('../src-main/core/client.js');
+      const client = await ManagerClient.connect(fg.url);
+      const m = { workersDir: path.join(dir, 'workers') } as TestManager;
+      const uuid = await createWorker(client, m, 'orphan-to-be');
+      const { pid } = await activate(client, uuid);
+      client.close();
+      fg.child.kill('SIGKILL');
+      await exitWithin(fg.exited, 5000);
+      expect(isPidAlive(pid!)).toBe(true);
+
+      const next = await start({ dir });
+      const watcher = await next.connect();
+      const { full } = await watchStates(watcher);
+      expect(full.workers.find((w) => w.uuid === uuid)).toMatchObject({ state: 'active', adopted: true, pid });
+      // The worker kept working: it still answers (no broken pipe killed it).
+      expect(await next.service.lifecycle.contact(uuid)).toBe(true);
+    } finally {
+      await killWorkers(path.join(dir, 'workers'));
+    }
+  });
+});
