@@ -22,8 +22,11 @@ const CONTENT_TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-/** A `Host` header safe to put into the CSP: a DNS name or IPv4 or bracketed IPv6, and an optional port. */
-const SAFE_HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+/**
+ * A `Host` header safe to put into the CSP: a DNS name or IPv4 address and an optional port. Chromium
+ * rejects IPv6 literals as CSP sources; for those, `'self'` alone covers the same-origin WebSocket.
+ */
+const SAFE_HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$/;
 
 export interface UiHandlerOptions {
   /** The renderer build; default: `dist/renderer` of this package. */

@@ -125,7 +125,8 @@ describe('createUiHandler', () => {
     const r = await request('/', 'GET', { Host: "evil; script-src 'unsafe-inline'" });
     expect(r.headers['content-security-policy']).toBe(contentSecurityPolicy(undefined));
     expect(r.headers['content-security-policy']).not.toContain('unsafe-inline');
-    expect(contentSecurityPolicy('[::1]:9380')).toContain("connect-src 'self' ws://[::1]:9380;");
+    expect(contentSecurityPolicy('localhost:9380')).toContain("connect-src 'self' ws://localhost:9380;");
+    expect(contentSecurityPolicy('[::1]:9380')).toContain("connect-src 'self';");
   });
 
   it('says to run the build when there is none', async () => {

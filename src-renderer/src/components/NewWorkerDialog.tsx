@@ -38,7 +38,10 @@ export function NewWorkerDialog({ workers, onClose }: { workers: WorkerItem[]; o
             autoFocus
             autoComplete="off"
             value={input.name}
-            onChange={(e) => update({ name: e.target.value })}
+            onChange={(e) => {
+              update({ name: e.target.value });
+              setErrors((current) => ({ ...current, name: undefined }));
+            }}
             aria-invalid={errors.name !== undefined}
             aria-describedby={errors.name !== undefined ? 'nw-name-error' : undefined}
           />
@@ -49,7 +52,9 @@ export function NewWorkerDialog({ workers, onClose }: { workers: WorkerItem[]; o
           )}
           <label className="check">
             <input type="checkbox" checked={input.inVenv} onChange={(e) => update({ inVenv: e.target.checked })} />
-            Create a virtual environment for it (<code>in_venv</code>)
+            <span>
+              Create a virtual environment for it (<code>in_venv</code>)
+            </span>
           </label>
           <label htmlFor="nw-reference">Reference worker</label>
           <select
