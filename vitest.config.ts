@@ -1,4 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { defineConfig } from 'vitest/config';
+import { RUN_MARKER } from './test/orphans.js';
+
+// Every process the tests start inherits this, so the closing reporter can find any left running.
+process.env[RUN_MARKER] ??= randomUUID();
 
 export default defineConfig({
   test: {

@@ -113,6 +113,23 @@ describe('fnwm startworkermanager (foreground)', () => {
     });
   }
 
+  it('stops the workers it started when it stops; with --keep-workers it leaves them to the next manager', async () => {
+    for (const keep of [false, true]) {
+      const dir = await tempDir();
+      const m = await startForeground(['--dir', dir, '--host', '127.0.0.1', '--port', '0', ...(keep ? ['--keep-workers'] : [])], env);
+      const client = await ManagerClient.connect(m.url);
+      client.send({ type: 'new_worker', kwargs: { name: 'child', in_venv: false } });
+      const created = await client.until((f) => (f.kind === 'message' && f.message.type === 'worker_created' ? f.message.uuid : undefined), 10_000);
+      client.send({ type: 'set_active', workerid: created });
+      const pid = await client.until((f) => (f.kind === 'message' && f.message.type === 'set_worker' ? f.message.data.pid : undefined), 20_000);
+      client.close();
+      m.child.kill('SIGTERM');
+      expect(await exitWithin(m.exited, 10_000)).toEqual({ code: 0, signal: null });
+      expect(isAlive(Number(pid)), `worker alive after the manager stopped (keep: ${keep})`).toBe(keep);
+      await killWorkers(path.join(dir, 'workers'));
+    }
+  });
+
   it('stops on the kill file with exit code 0 and removes the file', async () => {
     const dir = await tempDir();
     const m = await start(dir);
@@ -395,6 +412,21 @@ describe('worker commands against a running manager', () => {
     const pid1 = Number((await readFile(files.p, 'utf8')).trim());
     expect(Number.isInteger(pid1) && pid1 > 1).toBe(true);
     expect(isAlive(pid1)).toBe(true);
+
+    const status = await run('worker', '--name', 'life', 'status');
+    expectOk(status);
+    const statusLines = lines(status.stdout);
+    expect(statusLines[0]).toBe(`life (${uuid}): active`);
+    expect(statusLines).toContain(`  pid ${pid1}`);
+    expect(statusLines).toContain(`  address ${running?.[2]}`);
+    expect(statusLines).toContain('  env system Python');
+    expect(statusLines.some((l) => /^ {2}up \d+s \(since /.test(l)), show(status)).toBe(true);
+    const json = await run('worker', '--uuid', uuid, 'status', '--json');
+    expectOk(json);
+    expect(JSON.parse(json.stdout)).toMatchObject({ uuid, name: 'life', state: 'active', pid: pid1, adopted: false, exit: null });
+    const logs = await run('worker', '--name', 'life', 'logs');
+    expectOk(logs);
+    expect(logs.stdout).toContain(`--uuid ${uuid} start`);
 
     const restarted = await run('worker', '--name', 'life', 'restart');
     expectOk(restarted);

@@ -149,8 +149,12 @@ describe('stand-in worker: startup', () => {
     let conf: Json | undefined;
     while (!conf) {
       const state = await readText(w.paths.runstate);
-      // '' can be read between truncate and write, as with the real worker.
-      if (state && state !== seen.at(-1)) seen.push(state);
+      // '' or a torn prefix can be read between truncate and write, as with the real worker: a read that
+      // a longer one then completes is replaced by it.
+      if (state && state !== seen.at(-1)) {
+        if (seen.length > 0 && state.startsWith(seen.at(-1)!)) seen[seen.length - 1] = state;
+        else seen.push(state);
+      }
       const json = await readJson(w.paths.json);
       if (json?.pid === proc.child.pid) conf = json;
       else await sleep(5);

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ManagerClient, probeManager } from '../core/client.js';
+import { workerUrl } from '../core/liveness.js';
 import { loadSettings, type ConfigOverrides, type ManagerSettings } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import {
@@ -219,7 +220,7 @@ async function workerOperation(settings: ManagerSettings, io: CliIo, type: Worke
       follow(io, (f) => {
         if (f.kind !== 'message') return undefined;
         const m = f.message;
-        if (m.type === 'set_worker') return `Worker ${worker.uuid} is running at ${m.data.ssl === true ? 'wss' : 'ws'}://${m.data.host}:${m.data.port}`;
+        if (m.type === 'set_worker') return `Worker ${worker.uuid} is running at ${workerUrl(m.data) ?? 'an unknown address'}`;
         if (m.type === 'worker_deleted') return `Worker ${worker.uuid} deleted`;
         if (type === 'stop_worker' && m.type === 'progress' && m.message === '') return `Worker ${worker.uuid} stopped`;
         return undefined;
@@ -286,7 +287,8 @@ export function formatRuntime(worker: WorkerConfig, runtime: WorkerRuntime, now 
   const lines = [`${runtime.name ?? 'None'} (${runtime.uuid}): ${runtime.state}${runtime.adopted ? ' (adopted)' : ''}`];
   if (runtime.pid !== null) lines.push(`  pid ${runtime.pid}`);
   if (runtime.started_at !== null) lines.push(`  up ${formatDuration(now - runtime.started_at)} (since ${new Date(runtime.started_at).toISOString()})`);
-  if (typeof worker.port === 'number') lines.push(`  address ${worker.ssl === true ? 'wss' : 'ws'}://${String(worker.host)}:${worker.port}`);
+  const address = workerUrl(worker);
+  if (address !== undefined) lines.push(`  address ${address}`);
   lines.push(`  env ${typeof worker.env_path === 'string' && worker.env_path !== '' ? worker.env_path : 'system Python'}`);
   if (runtime.exit) lines.push(`  last exit ${runtime.exit.signal ?? `code ${runtime.exit.code}`} at ${new Date(runtime.exit.at).toISOString()}`);
   if (runtime.error !== null) lines.push(`  last error: ${runtime.error}`);

@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import type { Logger } from './log.js';
 import { probeWorker, workerUrl, type ProbeResult } from './liveness.js';
 import { OperationError, type Report, type WorkerLifecycle } from './manager.js';
-import { sleep, terminateTree, waitForPidExit } from './process-tree.js';
+import { settlesWithin, sleep, terminateTree, waitForPidExit } from './process-tree.js';
 import { progressStep, type WorkerConfig } from './protocol.js';
 import { workerPython } from './python.js';
 import type { Registry } from './registry.js';
@@ -50,6 +50,8 @@ interface Child {
   expectExit: boolean;
   /** How it ended, once it has. */
   how?: string;
+  /** Lets the manager's process exit while this child runs on (--keep-workers). */
+  release: () => void;
 }
 
 type LinesListener = (lines: string[]) => void;
@@ -148,6 +150,7 @@ export class ProcessLifecycle implements WorkerLifecycle {
     const child: Child = {
       pid,
       expectExit: false,
+      release: () => proc.unref(),
       exited: proc.then(async (result) => {
         if (this.children.get(config.uuid) === child) this.children.delete(config.uuid);
         const exit = { code: result.exitCode ?? null, signal: result.signal ?? null };
@@ -294,7 +297,7 @@ export class ProcessLifecycle implements WorkerLifecycle {
     if (answers && entry) await sendStopCommand(entry.config);
     else log.warn(`stop ${uuid}: our child ${pid} does not answer with its uuid; terminating it`);
     const timeout = this.opts.stopTimeoutMs ?? 15_000;
-    const exited = answers && (child ? await Promise.race([child.exited.then(() => true), sleep(timeout).then(() => false)]) : await waitForPidExit(pid, timeout));
+    const exited = answers && (child ? await settlesWithin(child.exited, timeout) : await waitForPidExit(pid, timeout));
     if (!exited) {
       if (answers) log.warn(`stop ${uuid}: pid ${pid} still running ${timeout} ms after the stop command; terminating it`);
       if (!(await terminateTree(pid, this.opts.killGraceMs ?? 5_000))) throw new OperationError(`process ${pid} survived SIGKILL`);
@@ -316,8 +319,9 @@ export class ProcessLifecycle implements WorkerLifecycle {
     );
   }
 
-  /** Stops following every log; children, if any are left, keep running. */
+  /** Stops following every log; children, if any are left, run on without holding this process open. */
   dispose(): void {
+    for (const child of this.children.values()) child.release();
     for (const workerLog of this.logs.values()) workerLog.stop();
     this.logs.clear();
     this.logListeners.clear();

@@ -8,6 +8,17 @@ import { isPidAlive } from './liveness.js';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Whether `promise` settles within `ms`; the timer does not outlive the answer (it would hold the process open). */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Polls until `pid` is gone; true if it went within the time. */
 export async function waitForPidExit(pid: number, timeoutMs: number, pollMs = 25): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
