@@ -148,8 +148,9 @@ describe('dashboard', () => {
     await waitFor(async () => !(await readdir(m.workersDir)).some((f) => f.includes(uuid)), 5000, 'the worker files to be removed');
   });
 
-  it('works from the keyboard and shows manager errors as dismissible notices (dark theme)', async () => {
-    const m = await manager();
+  it('works from the keyboard, shows a crashed worker and manager errors as dismissible notices (dark theme)', async () => {
+    // Every stand-in worker of this manager dies (exit code 3) a moment after it starts answering.
+    const m = await manager({ env: { FUNCNODES_STANDIN: JSON.stringify({ crash_after: 0.5 }) } });
     const { page } = await newPage({ colorScheme: 'dark' });
     await page.goto(httpUrl(m));
     await expect.poll(() => connectionText(page).textContent()).toBe('Connected');
@@ -160,6 +161,12 @@ describe('dashboard', () => {
       uuids.push((await readUntil(client, 'worker_created')).found.uuid);
     }
     await row(page, 'beta').waitFor();
+    const alpha = row(page, 'alpha');
+    await alpha.getByRole('button', { name: 'Start alpha', exact: true }).click();
+    await expect.poll(() => alpha.getAttribute('data-state'), { timeout: 15_000 }).toBe('crashed');
+    expect(await alpha.locator('.detail').textContent()).toMatch(/\b3\b/);
+    expect(await alpha.getByRole('button', { name: 'Start alpha', exact: true }).isEnabled()).toBe(true);
+
     // Keyboard: Tab reaches the search box and "New worker"; Escape closes the dialog.
     await page.getByRole('searchbox', { name: 'Search workers' }).focus();
     await page.keyboard.press('Tab');
