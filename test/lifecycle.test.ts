@@ -2,13 +2,13 @@
  * Liveness and the worker lifecycle with the stand-in worker as a real child process: status from files
  * and probes, set_active, stop, restart and delete of running workers, and the stand-in's failure modes.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isPidAlive } from '../src-main/core/liveness.js';
 import type { ManagerClient } from '../src-main/core/client.js';
 import type { WorkerConfig, WorkerStatusMessage } from '../src-main/core/protocol.js';
-import { collect, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
+import { collect, createWorker as createWorkerIn, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
 import { spawnStandin, standinArgs, type StandinOptions } from './helpers/standin.js';
 
 let manager: TestManager | undefined;
@@ -31,16 +31,7 @@ async function subscribed(m: TestManager): Promise<ManagerClient> {
   return client;
 }
 
-async function createWorker(client: ManagerClient, name: string, standin?: StandinOptions, m = manager!): Promise<string> {
-  client.send({ type: 'new_worker', kwargs: { name, in_venv: false } });
-  const { found } = await readUntil(client, 'worker_created');
-  if (standin) {
-    const file = path.join(m.workersDir, `worker_${found.uuid}.json`);
-    const json = JSON.parse(await readFile(file, 'utf8')) as WorkerConfig;
-    await writeFile(file, JSON.stringify({ ...json, standin }));
-  }
-  return found.uuid;
-}
+const createWorker = (client: ManagerClient, name: string, standin?: StandinOptions) => createWorkerIn(client, manager!.workersDir, name, standin);
 
 /** Waits for a worker_status broadcast in which `uuid` has the wanted state. */
 async function statusWhere(client: ManagerClient, uuid: string, state: 'active' | 'inactive', timeoutMs = 10_000): Promise<WorkerStatusMessage> {

@@ -3,15 +3,25 @@
  * messages, crash detection, output capture, coalesced starts, cancelled starts, adoption, shutdown
  * policy (stop children, --keep-workers, hard kill of the manager).
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ManagerClient } from '../src-main/core/client.js';
 import { isPidAlive } from '../src-main/core/liveness.js';
 import type { ManagerInfoMessage, WorkerConfig, WorkerRuntime, WorkerStatesMessage } from '../src-main/core/protocol.js';
 import { assertCliBuilt, cliEnv, exitWithin, startForeground } from './helpers/cli.js';
-import { collect, killWorkers, makeTempDir, readUntil, startTestManager, waitFor, type TestManager, type TestManagerOptions } from './helpers/manager.js';
-import { randomPortRange, spawnStandin, standinArgs, type StandinOptions } from './helpers/standin.js';
+import {
+  collect,
+  createWorker,
+  killWorkers,
+  makeTempDir,
+  readUntil,
+  startTestManager,
+  waitFor,
+  type TestManager,
+  type TestManagerOptions,
+} from './helpers/manager.js';
+import { randomPortRange, spawnStandin, standinArgs } from './helpers/standin.js';
 
 const managers: TestManager[] = [];
 afterEach(async () => {
@@ -24,17 +34,6 @@ async function start(extra: TestManagerOptions = {}): Promise<TestManager> {
   const m = await startTestManager({ ...extra, lifecycle: { ...FAST, ...extra.lifecycle } });
   managers.push(m);
   return m;
-}
-
-async function createWorker(client: ManagerClient, m: TestManager, name: string, standin?: StandinOptions): Promise<string> {
-  client.send({ type: 'new_worker', kwargs: { name, in_venv: false } });
-  const { found } = await readUntil(client, 'worker_created');
-  if (standin) {
-    const file = path.join(m.workersDir, `worker_${found.uuid}.json`);
-    const json = JSON.parse(await readFile(file, 'utf8')) as WorkerConfig;
-    await writeFile(file, JSON.stringify({ ...json, standin }));
-  }
-  return found.uuid;
 }
 
 /** Opts in to worker_states; returns the manager_info and the first full table. */
@@ -71,7 +70,7 @@ describe('worker_states (additive, opt-in)', () => {
     expect(info).toMatchObject({ type: 'manager_info', py: m.service.python, config_dir: m.service.settings.configDir, in_venv_default: false, pid: process.pid });
     expect(full.workers).toEqual([]);
 
-    const uuid = await createWorker(watcher, m, 'lively', { boot_delay: 0.6 });
+    const uuid = await createWorker(watcher, m.workersDir, 'lively', { boot_delay: 0.6 });
     expect((await stateWhere(watcher, uuid, (r) => r.state === 'inactive')).pid).toBeNull();
     watcher.send({ type: 'set_active', workerid: uuid });
     const starting = await stateWhere(watcher, uuid, (r) => r.state === 'starting' && r.pid !== null);
@@ -99,7 +98,7 @@ describe('worker_states (additive, opt-in)', () => {
     client.send('worker_status');
     await readUntil(client, 'worker_status');
     await watchStates(client);
-    const uuid = await createWorker(client, m, 'fragile', { crash_after: 1.5 });
+    const uuid = await createWorker(client, m.workersDir, 'fragile', { crash_after: 1.5 });
     const data = await activate(client, uuid);
     const crashed = await stateWhere(client, uuid, (r) => r.state === 'crashed', 10_000);
     expect(crashed.exit).toMatchObject({ code: 3, signal: null });
@@ -107,7 +106,7 @@ describe('worker_states (additive, opt-in)', () => {
     expect(isPidAlive(data.pid!)).toBe(false);
 
     // SIGKILL of a running child: worker_status lists it inactive well before any poll could.
-    const victim = await createWorker(client, m, 'victim');
+    const victim = await createWorker(client, m.workersDir, 'victim');
     const again = await activate(client, victim);
     expect(m.service.states.describe(victim)).toMatchObject({ state: 'active', exit: null });
     const killedAt = Date.now();
@@ -125,7 +124,7 @@ describe('output capture', () => {
   it('writes each child output to <data dir>/worker.log and streams it to log watchers', async () => {
     const m = await start();
     const client = await m.connect();
-    const uuid = await createWorker(client, m, 'chatty');
+    const uuid = await createWorker(client, m.workersDir, 'chatty');
     await activate(client, uuid);
     client.send({ type: 'watch_logs', workerid: uuid, lines: 200 });
     const initial = await readUntil(client, 'worker_log');
@@ -152,7 +151,7 @@ describe('concurrency', () => {
     const m = await start();
     const a = await m.connect();
     const b = await m.connect();
-    const uuid = await createWorker(a, m, 'once', { boot_delay: 0.5 });
+    const uuid = await createWorker(a, m.workersDir, 'once', { boot_delay: 0.5 });
     a.send({ type: 'set_active', workerid: uuid });
     b.send({ type: 'set_active', workerid: uuid });
     const [ra, rb] = await Promise.all([readUntil(a, 'set_worker', 20_000), readUntil(b, 'set_worker', 20_000)]);
@@ -166,7 +165,7 @@ describe('concurrency', () => {
     const m = await start({ lifecycle: { connectTimeoutMs: 60_000, startTimeoutMs: 60_000 } });
     const client = await m.connect();
     const stopper = await m.connect();
-    const uuid = await createWorker(client, m, 'mute', { never_bind: true });
+    const uuid = await createWorker(client, m.workersDir, 'mute', { never_bind: true });
     await watchStates(client);
     client.send({ type: 'set_active', workerid: uuid });
     const starting = await stateWhere(client, uuid, (r) => r.state === 'starting' && r.pid !== null);
@@ -184,7 +183,7 @@ describe('adoption and shutdown', () => {
   it('stops the workers it started when it stops, in parallel', async () => {
     const m = await start();
     const client = await m.connect();
-    const uuids = [await createWorker(client, m, 'one'), await createWorker(client, m, 'two')];
+    const uuids = [await createWorker(client, m.workersDir, 'one'), await createWorker(client, m.workersDir, 'two')];
     const pids = [];
     for (const uuid of uuids) pids.push((await activate(client, uuid)).pid!);
     await m.service.stop('test');
@@ -197,7 +196,7 @@ describe('adoption and shutdown', () => {
     try {
       const first = await start({ dir, keepWorkers: true });
       const client = await first.connect();
-      const uuid = await createWorker(client, first, 'survivor');
+      const uuid = await createWorker(client, first.workersDir, 'survivor');
       const { pid } = await activate(client, uuid);
       await first.service.stop('test');
       expect(isPidAlive(pid!)).toBe(true);
@@ -226,7 +225,7 @@ describe('adoption and shutdown', () => {
   it('never stops a process that does not answer with the uuid (its pid may be a stranger)', async () => {
     const m = await start();
     const client = await m.connect();
-    const uuid = await createWorker(client, m, 'impostor', { wrong_uuid: 'someone-else' });
+    const uuid = await createWorker(client, m.workersDir, 'impostor', { wrong_uuid: 'someone-else' });
     const outside = spawnStandin(standinArgs(m.dir, uuid), m.env);
     try {
       await waitFor(() => m.service.status.find(uuid)?.alive === true, 5000, 'its pid to be seen');
@@ -248,7 +247,7 @@ describe('adoption and shutdown', () => {
       const { ManagerClient } = await import('../src-main/core/client.js');
       const client = await ManagerClient.connect(fg.url);
       const m = { workersDir: path.join(dir, 'workers') } as TestManager;
-      const uuid = await createWorker(client, m, 'orphan-to-be');
+      const uuid = await createWorker(client, m.workersDir, 'orphan-to-be');
       const { pid } = await activate(client, uuid);
       client.close();
       fg.child.kill('SIGKILL');

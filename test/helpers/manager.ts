@@ -2,15 +2,15 @@
  * Runs the real manager service (real hub on a real port, real files in a temp config dir, the stand-in
  * worker as FUNCNODES_PYTHON) and cleans up after it, including any worker processes left running.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ManagerClient } from '../../src-main/core/client.js';
 import { createLogger, type Logger } from '../../src-main/core/log.js';
-import type { ManagerMessage, ParsedManagerFrame } from '../../src-main/core/protocol.js';
+import type { ManagerMessage, ParsedManagerFrame, WorkerConfig } from '../../src-main/core/protocol.js';
 import { startManagerService, type ManagerService, type ServiceOptions } from '../../src-main/core/service.js';
-import { randomPortRange, standinPython, type PortRange } from './standin.js';
+import { randomPortRange, standinPython, type PortRange, type StandinOptions } from './standin.js';
 
 export interface TestManager {
   service: ManagerService;
@@ -146,4 +146,16 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** `new_worker` (no venv) through the hub; `standin` failure modes are then written into its JSON. */
+export async function createWorker(client: ManagerClient, workersDir: string, name: string, standin?: StandinOptions): Promise<string> {
+  client.send({ type: 'new_worker', kwargs: { name, in_venv: false } });
+  const { found } = await readUntil(client, 'worker_created');
+  if (standin) {
+    const file = path.join(workersDir, `worker_${found.uuid}.json`);
+    const json = JSON.parse(await readFile(file, 'utf8')) as WorkerConfig;
+    await writeFile(file, JSON.stringify({ ...json, standin }));
+  }
+  return found.uuid;
 }
