@@ -196,6 +196,14 @@ describe('stop, restart, delete', () => {
     expect(second.found.data.pid).not.toBe(first.found.data.pid);
     expect(isPidAlive(first.found.data.pid!)).toBe(false);
     expect(isPidAlive(second.found.data.pid!)).toBe(true);
+    await readUntil(client, 'progress'); // the reset
+    client.send({ type: 'stop_worker', workerid: uuid });
+    await client.until((f) => (f.kind === 'message' && f.message.type === 'progress' && f.message.message === '' ? true : undefined), 10_000);
+    expect(isPidAlive(second.found.data.pid!)).toBe(false);
+    client.send({ type: 'restart_worker', workerid: uuid });
+    const third = await readUntil(client, 'set_worker', 20_000);
+    expect(progressTexts(third.before).slice(0, 4)).toEqual(['Stopping worker.', '', 'Activating worker.', 'Starting worker.']);
+    expect(isPidAlive(third.found.data.pid!)).toBe(true);
   });
 
   it('delete_worker stops a running worker first, then removes everything', async () => {

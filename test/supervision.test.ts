@@ -112,6 +112,7 @@ describe('worker_states (additive, opt-in)', () => {
     const killedAt = Date.now();
     process.kill(again.pid!, 'SIGKILL');
     await client.until((f) => (f.kind === 'message' && f.message.type === 'worker_status' && f.message.inactive.some((w) => w.uuid === victim) ? true : undefined), 5000);
+    // Measured 4–8 ms here; the bound only has to be far below the disabled poll (timing is the benchmark's job).
     expect(Date.now() - killedAt).toBeLessThan(1000);
     expect(m.service.states.describe(victim)).toMatchObject({ state: 'crashed', exit: { signal: 'SIGKILL' } });
     // A new start forgets the crash.
