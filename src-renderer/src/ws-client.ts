@@ -89,10 +89,6 @@ export class ManagerConnection {
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
   }
 
-  get url(): string {
-    return this.opts.url;
-  }
-
   get isOpen(): boolean {
     return this.socket?.readyState === OPEN;
   }

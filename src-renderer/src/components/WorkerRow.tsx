@@ -51,10 +51,13 @@ export const WorkerRow = memo(function WorkerRow(props: RowProps) {
 
   const copy = () => {
     if (address === null) return;
-    navigator.clipboard.writeText(address).then(
-      () => actions.notify('info', `Copied ${address}`),
-      () => actions.notify('error', `Could not copy to the clipboard; the address is ${address}`),
-    );
+    // Outside a secure context (a non-loopback http page) there is no clipboard API: report, don't throw.
+    Promise.resolve()
+      .then(() => navigator.clipboard.writeText(address))
+      .then(
+        () => actions.notify('info', `Copied ${address}`),
+        () => actions.notify('error', `Could not copy to the clipboard; the address is ${address}`),
+      );
   };
 
   return (
