@@ -266,10 +266,10 @@ describe('upgrade checks', () => {
     }
   });
 
-  it('serves WebSocket only on /, and answers plain HTTP like the original (400 on /, 404 elsewhere)', async () => {
+  it('serves WebSocket only on /, and the dashboard to plain HTTP (the original answered 400 on /)', async () => {
     const m = await start();
     expect(await upgradeStatus(`${m.url}/other`, {})).toBe(404);
-    expect(await httpGet(`${m.url}/`)).toBe(400);
+    expect(await httpGet(`${m.url}/`)).toBe(200);
     expect(await httpGet(`${m.url}/worker_manager`)).toBe(404);
   });
 

@@ -24,8 +24,8 @@ export interface HubOptions {
   log: Logger;
   onText(connection: Connection, text: string): void;
   onClose?(connection: Connection): void;
-  /** Plain HTTP requests (no upgrade); default: 400 on `/`, 404 elsewhere, like the original. */
-  onHttp?(req: IncomingMessage, res: ServerResponse): void;
+  /** Plain HTTP requests (no upgrade): the dashboard. */
+  onHttp(req: IncomingMessage, res: ServerResponse): void;
 }
 
 export class Connection implements Requester {
@@ -136,7 +136,7 @@ export class Hub {
   }
 
   private createServer(): http.Server {
-    const server = http.createServer((req, res) => (this.opts.onHttp ?? defaultHttp)(req, res));
+    const server = http.createServer((req, res) => this.opts.onHttp(req, res));
     server.on('upgrade', (req, socket: Socket, head) => this.upgrade(req, socket, head));
     return server;
   }
@@ -217,11 +217,4 @@ export class Hub {
 
 function reject(socket: Socket, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
-}
-
-function defaultHttp(req: IncomingMessage, res: ServerResponse): void {
-  const path = (req.url ?? '/').split('?')[0];
-  const status = path === '/' && req.method === 'GET' ? 400 : 404;
-  const body = status === 400 ? 'This is the FuncNodes Workermanager WebSocket endpoint; connect with a WebSocket client.\n' : 'Not Found\n';
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(body);
 }

@@ -137,9 +137,11 @@ export class ProcessLifecycle implements WorkerLifecycle {
   private spawn(config: WorkerConfig): Child {
     const { file, args } = this.command(config);
     const { log, status, states } = this.opts;
-    const workerLog = this.logFor(config);
-    appendFileSync(workerLog.file, `--- fnwm ${new Date().toISOString()}: ${file} ${args.join(' ')}\n`);
-    const fd = workerLog.openForChild();
+    // The file exists before its tail starts, so the tail can watch it from the first line.
+    const logFile = this.logFile(config);
+    mkdirSync(path.dirname(logFile), { recursive: true });
+    appendFileSync(logFile, `--- fnwm ${new Date().toISOString()}: ${file} ${args.join(' ')}\n`, { mode: 0o600 });
+    const fd = this.logFor(config).openForChild();
     const proc = this.execute(file, args, fd);
     const pid = proc.pid;
     if (pid === undefined) {
@@ -364,15 +366,17 @@ export class ProcessLifecycle implements WorkerLifecycle {
   private logFor(config: WorkerConfig): WorkerLog {
     const existing = this.logs.get(config.uuid);
     if (existing?.following) return existing;
-    const dir = this.opts.registry.dataDir(config);
-    mkdirSync(dir, { recursive: true });
-    const workerLog = new WorkerLog({ file: path.join(dir, 'worker.log'), log: this.opts.log });
+    const workerLog = new WorkerLog({ file: this.logFile(config), log: this.opts.log });
     workerLog.on('lines', (lines: string[]) => {
       for (const listener of this.logListeners.get(config.uuid) ?? []) listener(lines);
     });
     workerLog.start();
     this.logs.set(config.uuid, workerLog);
     return workerLog;
+  }
+
+  private logFile(config: WorkerConfig): string {
+    return path.join(this.opts.registry.dataDir(config), 'worker.log');
   }
 
   /** Stops following a log nobody writes or reads; its buffered tail stays for the worker's state. */

@@ -16,6 +16,7 @@ import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest 
 import { managerPython } from './python.js';
 import { Registry } from './registry.js';
 import { StatusTracker, type StatusOptions } from './status.js';
+import { createUiHandler } from './ui-server.js';
 import { WorkerStates } from './worker-states.js';
 
 export const KILL_FILE = 'kill_worker_manager';
@@ -34,7 +35,7 @@ export interface ServiceOptions {
   extraOrigins?: string[];
   status?: StatusOptions;
   lifecycle?: Partial<Omit<LifecycleOptions, 'registry' | 'status' | 'states' | 'log' | 'configDir' | 'python'>>;
-  /** Plain HTTP requests on the hub's port (the dashboard); default: the original's 400/404. */
+  /** Plain HTTP requests on the hub's port; default: the built dashboard (`dist/renderer`). */
   onHttp?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
@@ -76,7 +77,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     log,
     onText: (connection, text) => void dispatch(connection, text),
     onClose: (connection) => unwatchAll(connection),
-    onHttp: options.onHttp,
+    onHttp: options.onHttp ?? createUiHandler(),
   });
   const manager = new WorkerManager({
     registry,
