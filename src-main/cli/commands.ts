@@ -4,12 +4,13 @@
  */
 import { parseArgs } from 'node:util';
 import { ManagerClient, probeManager } from '../core/client.js';
-import { workerUrl } from '../core/liveness.js';
+import { formatDuration } from '../core/duration.js';
 import { loadSettings, type ConfigOverrides, type ManagerSettings } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import {
   LOG_TAIL_LINES,
   WORKER_ID_PATTERN,
+  workerUrl,
   type ParsedManagerFrame,
   type WorkerConfig,
   type WorkerRuntime,
@@ -265,22 +266,6 @@ async function fetchRuntime(client: ManagerClient, uuid: string): Promise<Worker
   const runtime = states.workers.find((w) => w.uuid === uuid);
   if (!runtime) throw new CliError(`No worker with uuid ${uuid}`);
   return runtime;
-}
-
-export function formatDuration(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  const parts = [
-    [Math.floor(s / 86400), 'd'],
-    [Math.floor(s / 3600) % 24, 'h'],
-    [Math.floor(s / 60) % 60, 'm'],
-    [s % 60, 's'],
-  ] as const;
-  const first = parts.findIndex(([n]) => n > 0);
-  return parts
-    .slice(first === -1 ? parts.length - 1 : first)
-    .slice(0, 2)
-    .map(([n, unit]) => `${n}${unit}`)
-    .join(' ');
 }
 
 export function formatRuntime(worker: WorkerConfig, runtime: WorkerRuntime, now = Date.now()): string[] {

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import type { WorkerConfig } from './protocol.js';
+import { workerUrl, type WorkerConfig } from './protocol.js';
 import { rawText } from './ws-text.js';
 
 export function isPidAlive(pid: number): boolean {
@@ -17,19 +17,6 @@ export function isPidAlive(pid: number): boolean {
     // EPERM: the process exists but belongs to someone else.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** Wildcard bind hosts cannot be dialled by browsers or probes; loopback reaches them (spec §9). */
-export function reachableHost(host: string | undefined): string {
-  if (host === undefined || host === '' || host === '0.0.0.0' || host === '::' || host === '[::]') return '127.0.0.1';
-  return host;
-}
-
-export function workerUrl(config: Pick<WorkerConfig, 'host' | 'port' | 'ssl'>): string | undefined {
-  if (typeof config.port !== 'number') return undefined;
-  const host = reachableHost(config.host);
-  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `${config.ssl === true ? 'wss' : 'ws'}://${hostPart}:${config.port}`;
 }
 
 export type ProbeResult = 'match' | 'mismatch' | 'unreachable';

@@ -8,6 +8,7 @@ import {
   errorMessage,
   errorText,
   progressStep,
+  reachableHost,
   RESET_PROGRESS,
   type ClientRequest,
   type WorkerIdRequestType,
@@ -16,7 +17,6 @@ import {
   type ProgressMessage,
   type WorkerConfig,
 } from './protocol.js';
-import { reachableHost } from './liveness.js';
 import { WorkerExistsError, type CreateDefaults, type Registry } from './registry.js';
 import type { StatusTracker } from './status.js';
 

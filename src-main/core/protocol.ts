@@ -37,6 +37,20 @@ export interface WorkerConfig {
   [key: string]: unknown;
 }
 
+/** Wildcard bind hosts cannot be dialled by browsers or probes; loopback reaches them (spec §9). */
+export function reachableHost(host: string | undefined): string {
+  if (host === undefined || host === '' || host === '0.0.0.0' || host === '::' || host === '[::]') return '127.0.0.1';
+  return host;
+}
+
+/** The address clients dial for a worker: its bound host made reachable, IPv6 literals bracketed. */
+export function workerUrl(config: Pick<WorkerConfig, 'host' | 'port' | 'ssl'>): string | undefined {
+  if (typeof config.port !== 'number') return undefined;
+  const host = reachableHost(config.host);
+  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `${config.ssl === true ? 'wss' : 'ws'}://${hostPart}:${config.port}`;
+}
+
 // ---------------------------------------------------------------- manager → client
 
 export type ProgressStatus = 'info' | 'success' | 'error';

@@ -1,8 +1,8 @@
 /**
  * Pure derivations from hub state to what the worker list shows: one item per known worker, its state,
- * address, environment and uptime text, the search filter, and new-worker form validation.
+ * address and environment, the search filter, and new-worker form validation.
  */
-import type { NewWorkerOptions, WorkerConfig, WorkerRuntime, WorkerState } from '../../src-main/core/protocol.js';
+import { workerUrl, type NewWorkerOptions, type WorkerConfig, type WorkerRuntime, type WorkerState } from '../../src-main/core/protocol.js';
 import type { HubState } from './hub-state.js';
 
 export interface WorkerItem {
@@ -55,14 +55,9 @@ export function filterItems(items: WorkerItem[], query: string, state: StateFilt
   );
 }
 
-const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '[::]']);
-
-/** The address a browser dials: wildcard binds become 127.0.0.1, IPv6 literals get brackets. */
+/** The address a browser dials (wildcard binds become 127.0.0.1, IPv6 literals get brackets). */
 export function workerAddress(config: WorkerConfig | undefined): string | null {
-  if (config?.port === undefined) return null;
-  const raw = config.host ?? '';
-  const host = WILDCARD_HOSTS.has(raw) ? '127.0.0.1' : raw.includes(':') && !raw.startsWith('[') ? `[${raw}]` : raw;
-  return `${config.ssl === true ? 'wss' : 'ws'}://${host}:${config.port}`;
+  return (config && workerUrl(config)) ?? null;
 }
 
 export function hostPort(config: WorkerConfig | undefined): string {
@@ -71,16 +66,6 @@ export function hostPort(config: WorkerConfig | undefined): string {
 
 export function envLabel(config: WorkerConfig | undefined): string {
   return config?.env_path || 'system Python';
-}
-
-/** "45s", "12m 3s", "5h 20m", "3d 4h". */
-export function formatUptime(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  const [d, h, m] = [Math.floor(s / 86400), Math.floor(s / 3600) % 24, Math.floor(s / 60) % 60];
-  if (d > 0) return `${d}d ${h}h`;
-  if (h > 0) return `${h}h ${m}m`;
-  if (m > 0) return `${m}m ${s % 60}s`;
-  return `${s}s`;
 }
 
 export interface NewWorkerInput {

@@ -1,24 +1,12 @@
 /** The renderer's pure reducer: every manager frame and UI event, and the identity reuse rows rely on. */
 import { describe, expect, it } from 'vitest';
-import type { ManagerMessage, WorkerConfig, WorkerRuntime } from '../../src-main/core/protocol.js';
+import type { ManagerMessage, WorkerConfig } from '../../src-main/core/protocol.js';
+import { config, runtime } from './fixtures.js';
 import { initialState, MAX_LOG_LINES, reduce, type HubEvent, type HubState } from '../../src-renderer/src/hub-state.js';
 
 const URL = 'ws://127.0.0.1:9380/';
 const msg = (message: ManagerMessage): HubEvent => ({ kind: 'frame', frame: { kind: 'message', message } });
 const run = (events: HubEvent[], from: HubState = initialState(URL)) => events.reduce(reduce, from);
-const config = (uuid: string, extra: Partial<WorkerConfig> = {}): WorkerConfig => ({ type: 'WSWorker', uuid, name: uuid, host: 'localhost', port: 9400, ...extra });
-const runtime = (uuid: string, extra: Partial<WorkerRuntime> = {}): WorkerRuntime => ({
-  uuid,
-  name: uuid,
-  state: 'active',
-  pid: 42,
-  started_at: 1000,
-  adopted: false,
-  exit: null,
-  error: null,
-  last_lines: [],
-  ...extra,
-});
 const status = (active: WorkerConfig[], inactive: WorkerConfig[]) => msg({ type: 'worker_status', active, inactive });
 const progress = (message: string, blocking = true, st: 'info' | 'error' = 'info') => msg({ type: 'progress', message, status: st, progress: 0.5, blocking });
 const open: HubEvent = { kind: 'connection', state: { status: 'open', url: URL } };

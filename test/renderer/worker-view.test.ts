@@ -1,11 +1,11 @@
 /** What the worker list derives from hub state, the manager URL choice, and new-worker validation. */
 import { describe, expect, it } from 'vitest';
-import type { WorkerConfig, WorkerRuntime } from '../../src-main/core/protocol.js';
+import { config, runtime } from './fixtures.js';
+import { formatDuration } from '../../src-main/core/duration.js';
 import { resolveManagerUrl } from '../../src-renderer/src/manager-url.js';
 import {
   envLabel,
   filterItems,
-  formatUptime,
   hostPort,
   validateNewWorker,
   workerAddress,
@@ -14,19 +14,6 @@ import {
   workerState,
 } from '../../src-renderer/src/worker-view.js';
 
-const config = (uuid: string, extra: Partial<WorkerConfig> = {}): WorkerConfig => ({ type: 'WSWorker', uuid, name: uuid, host: 'localhost', port: 9400, ...extra });
-const runtime = (uuid: string, extra: Partial<WorkerRuntime> = {}): WorkerRuntime => ({
-  uuid,
-  name: uuid,
-  state: 'active',
-  pid: 42,
-  started_at: 1000,
-  adopted: false,
-  exit: null,
-  error: null,
-  last_lines: [],
-  ...extra,
-});
 
 describe('workerItems', () => {
   it('lists every known worker once, sorted by name, with its runtime', () => {
@@ -95,7 +82,7 @@ describe('addresses and labels', () => {
   });
 
   it('formats uptimes', () => {
-    expect([0, 45_000, 723_000, 5 * 3600_000 + 20 * 60_000, 3 * 86400_000 + 4 * 3600_000, -5].map(formatUptime)).toEqual(['0s', '45s', '12m 3s', '5h 20m', '3d 4h', '0s']);
+    expect([0, 45_000, 723_000, 5 * 3600_000 + 20 * 60_000, 3 * 86400_000 + 4 * 3600_000, -5].map(formatDuration)).toEqual(['0s', '45s', '12m 3s', '5h 20m', '3d 4h', '0s']);
   });
 });
 

@@ -6,7 +6,8 @@ import { memo, useEffect, useRef } from 'react';
 import type { WorkerConfig, WorkerIdRequestType, WorkerRuntime } from '../../../src-main/core/protocol.js';
 import { useNow } from '../clock.js';
 import { useActions } from '../hub-context.js';
-import { displayName, envLabel, formatUptime, hostPort, workerAddress, workerPid, workerState } from '../worker-view.js';
+import { formatDuration } from '../../../src-main/core/duration.js';
+import { displayName, envLabel, hostPort, workerAddress, workerPid, workerState } from '../worker-view.js';
 
 export interface RowProps {
   uuid: string;
@@ -30,7 +31,7 @@ const PENDING_TEXT: Record<WorkerIdRequestType, string> = {
 
 function Uptime({ since }: { since: number }) {
   const now = useNow();
-  return <time dateTime={new Date(since).toISOString()}>{formatUptime(now - since)}</time>;
+  return <time dateTime={new Date(since).toISOString()}>{formatDuration(now - since)}</time>;
 }
 
 export const WorkerRow = memo(function WorkerRow(props: RowProps) {
