@@ -3,7 +3,7 @@
  * messages, crash detection, output capture, coalesced starts, cancelled starts, adoption, shutdown
  * policy (stop children, --keep-workers, hard kill of the manager).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ManagerClient } from '../src-main/core/client.js';
@@ -144,6 +144,30 @@ describe('output capture', () => {
     // An unknown worker gets an error, not a silent subscription.
     client.send({ type: 'watch_logs', workerid: 'nobody', lines: 10 });
     expect((await readUntil(client, 'error')).found.message).toBe('Worker nobody not found');
+  });
+});
+
+describe('deadlines from config.json', () => {
+  it('worker_manager.stop_timeout bounds the wait for a worker that ignores stop_worker', async () => {
+    const dir = await makeTempDir();
+    await writeFile(path.join(dir, 'config.json'), JSON.stringify({ worker_manager: { stop_timeout: 0.3 } }));
+    const m = await startTestManager({ dir, lifecycle: { killGraceMs: 500 } });
+    managers.push(m);
+    try {
+      const client = await m.connect();
+      const uuid = await createWorker(client, m.workersDir, 'stubborn', { ignore_stop: true });
+      const { pid } = await activate(client, uuid);
+      await readUntil(client, 'progress'); // set_active's closing reset
+      const began = Date.now();
+      client.send({ type: 'stop_worker', workerid: uuid });
+      await client.until((f) => (f.kind === 'message' && f.message.type === 'progress' && f.message.message === '' ? true : undefined), 10_000);
+      // 0.3 s for the stop command, then SIGTERM (which it also ignores), 0.5 s, SIGKILL: far below the default 15 s.
+      expect(Date.now() - began).toBeLessThan(5000);
+      expect(isPidAlive(pid!), m.logs.join('\n')).toBe(false);
+      expect(m.logs.some((l) => l.includes('still running 300 ms after the stop command'))).toBe(true);
+    } finally {
+      await killWorkers(m.workersDir);
+    }
   });
 });
 

@@ -28,6 +28,8 @@ export interface ManagerSettings {
   inVenvDefault: boolean;
   /** Leave the workers this manager started running when it stops (`--keep-workers`, `worker_manager.keep_workers`). */
   keepWorkers: boolean;
+  /** Lifecycle deadlines in ms from `worker_manager.*_timeout` (seconds); unset keys keep the defaults. */
+  timeouts: { connectTimeoutMs?: number; startTimeoutMs?: number; stopTimeoutMs?: number };
   /** `config.json` as read, for keys other modules need. */
   raw: Record<string, unknown>;
 }
@@ -82,6 +84,11 @@ function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
+/** A positive number of seconds, as ms. */
+function seconds(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value * 1000 : undefined;
+}
+
 function validPort(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 65535 ? value : undefined;
 }
@@ -112,6 +119,7 @@ export async function loadSettings(overrides: ConfigOverrides = {}, env: Env = p
     maxPayload,
     inVenvDefault: envFlag(env.FUNCNODES_WORKER_IN_VENV, true),
     keepWorkers: overrides.keepWorkers ?? wm.keep_workers === true,
+    timeouts: { connectTimeoutMs: seconds(wm.connect_timeout), startTimeoutMs: seconds(wm.start_timeout), stopTimeoutMs: seconds(wm.stop_timeout) },
     raw,
   };
 }

@@ -64,7 +64,17 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   const status = new StatusTracker(registry, log, options.status);
   // The lifecycle feeds the states; the states read the lifecycle's log tails.
   const states: WorkerStates = new WorkerStates(status, (uuid, lines) => lifecycle.tail(uuid, lines));
-  const lifecycle = new ProcessLifecycle({ ...options.lifecycle, registry, status, states, log, configDir: settings.configDir, python, env });
+  const lifecycle = new ProcessLifecycle({
+    ...settings.timeouts,
+    ...options.lifecycle,
+    registry,
+    status,
+    states,
+    log,
+    configDir: settings.configDir,
+    python,
+    env,
+  });
   const watches = new Map<Connection, ConnectionWatches>();
 
   let stopRequested: ((reason: string) => void) | undefined;
