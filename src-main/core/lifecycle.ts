@@ -274,7 +274,7 @@ export class ProcessLifecycle implements WorkerLifecycle {
    */
   async stop(uuid: string): Promise<void> {
     const { states } = this.opts;
-    if (!this.isRunning(uuid) && !this.opts.status.find(uuid)?.active) return;
+    if (!this.isRunning(uuid)) return;
     states.begin(uuid, 'stopping');
     let failure: string | undefined;
     try {

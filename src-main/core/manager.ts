@@ -44,7 +44,7 @@ export interface WorkerLifecycle {
   stop(uuid: string): Promise<void>;
   /** Confirms a worker listed active still answers with its uuid. */
   contact(uuid: string): Promise<boolean>;
-  /** Whether a process of this worker is alive (ours, adopted, or still booting). */
+  /** Whether a process of this worker is alive (ours, adopted, or still booting); every active worker is. */
   isRunning(uuid: string): boolean;
   /** Drops what is kept about a deleted worker. */
   forget(uuid: string): void;
@@ -222,7 +222,7 @@ export class WorkerManager {
 
   /** Stops a worker whose process runs; an inactive one is left alone (its old port may be another's). */
   private async stopIfRunning(uuid: string): Promise<void> {
-    if (this.deps.status.find(uuid)?.active || this.deps.lifecycle.isRunning(uuid)) await this.deps.lifecycle.stop(uuid);
+    if (this.deps.lifecycle.isRunning(uuid)) await this.deps.lifecycle.stop(uuid);
   }
 
   /** Stop confirmed by process exit, then start (spec §4.7 recommendation). */
@@ -248,7 +248,7 @@ export class WorkerManager {
       await this.withReset(requester, () =>
         this.serialised(uuid, async () => {
           requester.send(progressStep.deleting());
-          if (status.find(uuid)?.active || this.deps.lifecycle.isRunning(uuid)) {
+          if (this.deps.lifecycle.isRunning(uuid)) {
             requester.send(progressStep.stoppingWorker());
             try {
               await this.deps.lifecycle.stop(uuid);

@@ -64,7 +64,8 @@ export type FileKind = 'json' | 'p' | 'runstate';
 const FILE_PATTERN = new RegExp(`^worker_(${WORKER_ID_PATTERN.source.slice(1, -1)})\\.(json|p|runstate)$`);
 
 export interface StatusEvents {
-  change: [];
+  /** The lists changed; `uuids` are the workers whose entry changed or went. */
+  change: [uuids: ReadonlySet<string>];
   /** Any `worker_<uuid>.<kind>` file changed (lifecycle waiters listen to this). */
   file: [uuid: string, kind: FileKind];
   /** A worker's pid came alive or died; `worker_status` may be unchanged (a starting worker stays inactive). */
@@ -91,6 +92,8 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
   /** Refreshes run one at a time so two events for one worker cannot interleave their reads. */
   private queue: Promise<void> = Promise.resolve();
   private version = 0;
+  /** Workers touched since the last `change`. */
+  private changed = new Set<string>();
   private emittedVersion = 0;
   private encoded?: { version: number; text: string };
   private readonly probes = new Set<Promise<void>>();
@@ -248,7 +251,7 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
   }
 
   private drop(uuid: string): void {
-    if (this.entries.delete(uuid)) this.version++;
+    if (this.entries.delete(uuid)) this.touch(uuid);
   }
 
   private async refreshOne(uuid: string, forceRead: boolean): Promise<void> {
@@ -289,7 +292,7 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
       aliveSince: previous?.aliveSince,
       probedFor: previous?.probedFor,
     };
-    if (!previous || JSON.stringify(previous.config) !== JSON.stringify(shown)) this.version++;
+    if (!previous || JSON.stringify(previous.config) !== JSON.stringify(shown)) this.touch(uuid);
     this.entries.set(uuid, entry);
     await this.judge(uuid, entry, reprobe);
   }
@@ -302,7 +305,7 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
     const gone = typeof pid === 'number' ? !this.isAlive(pid) : entry.pidFile === undefined;
     this.setAlive(uuid, entry, !gone);
     if (gone) {
-      this.setActive(entry, false);
+      this.setActive(uuid, entry, false);
       entry.probedFor = undefined;
       if (typeof entry.pidFile === 'number') await this.removeStalePidFile(uuid, entry.pidFile);
       return;
@@ -315,7 +318,7 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
     const job = this.probe(entry.config).then((result) => {
       const current = this.entries.get(uuid);
       if (current?.probedFor !== key) return;
-      this.setActive(current, result === 'match');
+      this.setActive(uuid, current, result === 'match');
       this.maybeEmit();
     });
     this.probes.add(job);
@@ -329,10 +332,15 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
     this.emit('alive', uuid);
   }
 
-  private setActive(entry: Entry, active: boolean): void {
+  private setActive(uuid: string, entry: Entry, active: boolean): void {
     if (entry.active === active) return;
     entry.active = active;
+    this.touch(uuid);
+  }
+
+  private touch(uuid: string): void {
     this.version++;
+    this.changed.add(uuid);
   }
 
   /**
@@ -361,6 +369,8 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
   private maybeEmit(): void {
     if (this.version === this.emittedVersion || this.stopped || this.holds > 0) return;
     this.emittedVersion = this.version;
-    this.emit('change');
+    const changed = this.changed;
+    this.changed = new Set();
+    this.emit('change', changed);
   }
 }

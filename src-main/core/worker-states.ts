@@ -35,8 +35,7 @@ export class WorkerStates extends EventEmitter<WorkerStatesEvents> {
     private readonly now: () => number = Date.now,
   ) {
     super();
-    // A status change can touch any worker; an `alive` flip touches one.
-    status.on('change', () => this.publish());
+    status.on('change', (uuids) => this.publish(uuids));
     status.on('alive', (uuid) => this.publish([uuid]));
   }
 
@@ -147,13 +146,12 @@ export class WorkerStates extends EventEmitter<WorkerStatesEvents> {
     return runtimes;
   }
 
-  /** Sends what changed (for the given workers, or all) since the last delta. */
-  private publish(uuids?: string[]): void {
+  /** Sends what changed for these workers since the last delta. */
+  private publish(uuids: Iterable<string>): void {
     if (this.watchers === 0) return;
     const workers: WorkerRuntime[] = [];
     const removed: string[] = [];
-    const candidates = uuids ?? new Set([...this.status.uuids(), ...this.sent.keys()]);
-    for (const uuid of candidates) {
+    for (const uuid of uuids) {
       const runtime = this.describe(uuid);
       if (!runtime) {
         if (this.sent.delete(uuid)) removed.push(uuid);
