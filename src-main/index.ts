@@ -1,45 +1,75 @@
 /**
- * Electron main entry, deliberately thin: it hosts the same manager core as the headless CLI and shows the
- * renderer in a locked-down window. Tray, settings and the full window behaviour come with the desktop issue.
+ * Electron main entry: the only module that loads `electron`. It wires the real APIs into the desktop app
+ * (src-main/app/desktop-app.ts), where all behaviour lives and is tested with fakes.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { app, BrowserWindow, shell } from 'electron';
-import { startManagerService, type ManagerService } from './core/service.js';
+import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, protocol, shell, Tray } from 'electron';
+import { createLogger } from './core/log.js';
+import { defaultRendererDir } from './core/ui-server.js';
+import { rotatingFileSink } from './app/app-log.js';
+import { APP_SCHEME, APP_SCHEME_PRIVILEGES } from './app/app-protocol.js';
+import { runDesktopApp } from './app/desktop-app.js';
+import { osLoginItem, xdgLoginItem } from './app/login-item.js';
+import type { TrayIcon } from './app/tray-menu.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-let service: ManagerService | undefined;
+const assets = path.join(here, '../../assets');
+const APP_ID = 'org.funcnodes.workermanager';
 
-function openWindow(url: string): void {
-  const win = new BrowserWindow({
-    width: 960,
-    height: 640,
-    webPreferences: {
-      preload: path.join(here, '../preload/index.cjs'),
-      contextIsolation: true,
-      sandbox: true,
-      nodeIntegration: false,
-      additionalArguments: [`--fnwm-manager-url=${url}`],
-    },
-  });
-  win.webContents.setWindowOpenHandler(({ url: target }) => {
-    if (/^https?:\/\//.test(target)) void shell.openExternal(target);
-    return { action: 'deny' };
-  });
-  win.webContents.on('will-navigate', (event) => event.preventDefault());
-  void win.loadFile(path.join(here, '../renderer/index.html'));
+// Must happen before `ready`.
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: APP_SCHEME_PRIVILEGES }]);
+if (process.platform === 'win32') app.setAppUserModelId(APP_ID);
+
+const sink = rotatingFileSink(path.join(app.getPath('logs'), 'main.log'));
+const log = createLogger('info', (line) => {
+  sink(line);
+  process.stderr.write(`${line}\n`);
+});
+
+/** macOS gets template images (black + alpha, recoloured by the menu bar); Windows an ICO; Linux a PNG. */
+function trayIconPath(icon: TrayIcon): string {
+  if (process.platform === 'darwin') return path.join(assets, 'tray', `tray-${icon}Template.png`);
+  if (process.platform === 'win32') return path.join(assets, 'tray', `tray-${icon}.ico`);
+  return path.join(assets, 'tray', `tray-${icon}.png`);
 }
 
-if (!app.requestSingleInstanceLock()) {
-  app.quit();
-} else {
-  app.on('second-instance', () => BrowserWindow.getAllWindows()[0]?.focus());
-  app.on('window-all-closed', () => {
-    void (service?.stop('window closed') ?? Promise.resolve()).then(() => app.quit());
-  });
-  void app.whenReady().then(async () => {
-    // The window is loaded from file://, which Chromium sends as its WebSocket Origin.
-    service = await startManagerService({ extraOrigins: ['file://'] });
-    openWindow(service.url);
-  });
-}
+const loginItem =
+  process.platform === 'linux'
+    ? xdgLoginItem({
+        configHome: process.env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config'),
+        fileName: `${APP_ID}.desktop`,
+        name: 'FuncNodes Workermanager',
+        // Inside an AppImage, execPath is a temporary mount; APPIMAGE is the file the user launched.
+        exec: process.env.APPIMAGE ?? process.execPath,
+      })
+    : osLoginItem(app);
+
+void runDesktopApp({
+  argv: process.argv.slice(1),
+  platform: process.platform,
+  env: process.env,
+  app,
+  ipcMain,
+  shell,
+  dialog,
+  menu: Menu,
+  createTray: (image) => new Tray(nativeImage.createFromPath(image)),
+  createWindow: (options) => new BrowserWindow(options),
+  notify: (title, body) => {
+    if (Notification.isSupported()) new Notification({ title, body }).show();
+  },
+  registerAppProtocol: (handler) => protocol.handle(APP_SCHEME, handler),
+  loginItem,
+  paths: {
+    preload: path.join(here, '../preload/index.cjs'),
+    renderer: defaultRendererDir(import.meta.url),
+    appIcon: path.join(assets, 'icon.png'),
+    trayIcon: trayIconPath,
+  },
+  log,
+}).catch((err: unknown) => {
+  log.error(`The app failed to start: ${(err as Error).stack ?? String(err)}`);
+  app.exit(1);
+});

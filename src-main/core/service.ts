@@ -11,7 +11,7 @@ import { loadSettings, type ManagerSettings } from './config.js';
 import { Connection, Hub } from './hub.js';
 import { ProcessLifecycle, type LifecycleOptions } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
-import { WorkerManager } from './manager.js';
+import { WorkerManager, type Requester } from './manager.js';
 import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest } from './protocol.js';
 import { managerPython } from './python.js';
 import { Registry } from './registry.js';
@@ -20,6 +20,11 @@ import { createUiHandler } from './ui-server.js';
 import { WorkerStates } from './worker-states.js';
 
 export const KILL_FILE = 'kill_worker_manager';
+/**
+ * The desktop app window's origin (its privileged custom scheme). Every manager accepts it: no web page can
+ * have this origin, and it lets the app's window use a manager it did not start ("Use it").
+ */
+export const APP_ORIGIN = 'fnwm://app';
 
 type Env = Record<string, string | undefined>;
 
@@ -31,8 +36,6 @@ export interface ServiceOptions {
   keepWorkers?: boolean;
   env?: Env;
   log?: Logger;
-  /** Origins accepted besides the loopback ones and config's (the Electron window's). */
-  extraOrigins?: string[];
   status?: StatusOptions;
   lifecycle?: Partial<Omit<LifecycleOptions, 'registry' | 'status' | 'states' | 'log' | 'configDir' | 'python'>>;
   /** Plain HTTP requests on the hub's port; default: the built dashboard (`dist/renderer`). */
@@ -44,6 +47,7 @@ export interface ManagerService {
   readonly url: string;
   readonly port: number;
   readonly python: string;
+  readonly registry: Registry;
   readonly status: StatusTracker;
   readonly states: WorkerStates;
   readonly lifecycle: ProcessLifecycle;
@@ -52,7 +56,10 @@ export interface ManagerService {
   readonly ready: Promise<void>;
   /** Resolves once the manager has stopped, however it was asked to. */
   readonly stopped: Promise<void>;
-  stop(reason?: string): Promise<void>;
+  /** `keepWorkers` overrides the setting for this stop (the desktop app's setting can change while it runs). */
+  stop(reason?: string, keepWorkers?: boolean): Promise<void>;
+  /** One worker operation for an in-process caller (the tray); its replies go to `requester` only. */
+  request(request: Parameters<WorkerManager['handle']>[0], requester: Requester): Promise<void>;
 }
 
 export async function startManagerService(options: ServiceOptions = {}): Promise<ManagerService> {
@@ -77,12 +84,12 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   });
   const watches = new Map<Connection, ConnectionWatches>();
 
-  let stopRequested: ((reason: string) => void) | undefined;
+  let stopRequested: ((reason: string, keepWorkers: boolean) => void) | undefined;
   const hub = new Hub({
     host: settings.host,
     port: settings.port,
     maxPayload: settings.maxPayload,
-    allowedOrigins: [...settings.allowedOrigins, ...(options.extraOrigins ?? [])],
+    allowedOrigins: [...settings.allowedOrigins, APP_ORIGIN],
     allowedHosts: settings.allowedHosts,
     log,
     onText: (connection, text) => void dispatch(connection, text),
@@ -202,11 +209,11 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   const killWatcher = await watchKillFile(settings.configDir, log, () => void service.stop('kill file'));
 
   const stopped = new Promise<void>((resolve) => {
-    stopRequested = (reason) => {
+    stopRequested = (reason, keepWorkers) => {
       log.info(`Stopping the Workermanager (${reason})`);
       killWatcher.close();
       // Clients keep seeing the workers go while they stop; then the hub closes.
-      const workersDone = settings.keepWorkers ? Promise.resolve() : lifecycle.shutdown();
+      const workersDone = keepWorkers ? Promise.resolve() : lifecycle.shutdown();
       void workersDone.then(async () => {
         status.stop();
         lifecycle.dispose();
@@ -221,19 +228,21 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     url: hub.url,
     port: hub.port,
     python,
+    registry,
     status,
     states,
     lifecycle,
     hub,
     ready,
     stopped,
-    stop: (reason = 'requested') => {
+    stop: (reason = 'requested', keepWorkers = settings.keepWorkers) => {
       if (!stopping) {
         stopping = true;
-        stopRequested?.(reason);
+        stopRequested?.(reason, keepWorkers);
       }
       return stopped;
     },
+    request: (request, requester) => ready.then(() => manager.handle(request, requester)),
   };
   log.info(`Workermanager listening on ${hub.url} (config dir ${settings.configDir})`);
   void ready.then(() => {

@@ -1,0 +1,395 @@
+/**
+ * The desktop app's behaviour, with every Electron API it uses passed in (`DesktopDeps`), so it runs in
+ * plain Node under test; `src-main/index.ts` passes the real ones. It hosts the manager core in-process,
+ * keeps the tray in step with it, owns the window, answers the preload's IPC, and runs the quit sequence.
+ */
+import path from 'node:path';
+import type { App, BrowserWindow, BrowserWindowConstructorOptions, Dialog, Menu, Shell, Tray } from 'electron';
+import { managerUrl as configuredUrl } from '../cli/autostart.js';
+import { ManagerClient } from '../core/client.js';
+import { loadSettings } from '../core/config.js';
+import type { Logger } from '../core/log.js';
+import { describeOccupant, identifyPortOccupant, type PortOccupant } from '../core/port-occupant.js';
+import type { ManagerMessage, WorkerIdRequestType, WorkerRuntime, WorkerStatesMessage } from '../core/protocol.js';
+import { startManagerService, type ManagerService, type ServiceOptions } from '../core/service.js';
+import { APP_ENTRY_URL, createAppProtocolHandler } from './app-protocol.js';
+import { createIpc, type IpcMainSlice } from './ipc.js';
+import type { AppInfo } from './ipc-channels.js';
+import { parseLaunchOptions } from './launch-options.js';
+import type { LoginItem } from './login-item.js';
+import { defaultSettings, SettingsStore } from './settings.js';
+import { exitText, trayIcon, trayMenu, statusLine, type ManagerPhase, type TrayActions, type TrayIcon, type TrayState, type WorkerAction } from './tray-menu.js';
+import { denyPermissions, externalUrl, guardNavigation, windowOptions, type GuardedContents } from './window.js';
+
+export type WindowLike = Pick<BrowserWindow, 'show' | 'focus' | 'hide' | 'isVisible' | 'isDestroyed' | 'isMinimized' | 'restore' | 'loadURL' | 'on' | 'destroy'> & {
+  webContents: GuardedContents & { session: Parameters<typeof denyPermissions>[0] };
+};
+export type TrayLike = Pick<Tray, 'setImage' | 'setToolTip' | 'setContextMenu' | 'on' | 'destroy'>;
+
+export interface DesktopDeps {
+  argv: readonly string[];
+  platform: NodeJS.Platform;
+  env: Record<string, string | undefined>;
+  app: Pick<App, 'requestSingleInstanceLock' | 'on' | 'whenReady' | 'quit' | 'getVersion' | 'getPath'>;
+  ipcMain: IpcMainSlice;
+  shell: Pick<Shell, 'openExternal' | 'openPath'>;
+  dialog: Pick<Dialog, 'showMessageBox'>;
+  menu: Pick<typeof Menu, 'buildFromTemplate'>;
+  createTray(image: string): TrayLike;
+  createWindow(options: BrowserWindowConstructorOptions): WindowLike;
+  notify(title: string, body: string): void;
+  registerAppProtocol(handler: (request: Request) => Promise<Response>): void;
+  loginItem: LoginItem;
+  paths: { preload: string; renderer: string; appIcon: string; trayIcon(icon: TrayIcon): string };
+  log: Logger;
+  /** Extra service options (the tests' short deadlines). */
+  serviceOptions?: Partial<ServiceOptions>;
+  /** How long "Take over" waits for the other manager to free the port. */
+  takeOverTimeoutMs?: number;
+}
+
+export interface DesktopApp {
+  state(): TrayState;
+  info(): AppInfo;
+  service(): ManagerService | undefined;
+  window(): WindowLike | undefined;
+  /** Resolves when the quit sequence has finished and the app was told to exit. */
+  readonly exited: Promise<void>;
+}
+
+const OPERATIONS: Record<WorkerAction, { type: WorkerIdRequestType; done: string; verb: string }> = {
+  start: { type: 'set_active', done: 'started', verb: 'Starting' },
+  stop: { type: 'stop_worker', done: 'stopped', verb: 'Stopping' },
+  restart: { type: 'restart_worker', done: 'restarted', verb: 'Restarting' },
+};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Returns undefined in a second instance, which hands its arguments to the first and quits. */
+export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | undefined> {
+  const { app, log, shell } = deps;
+  const launch = parseLaunchOptions(deps.argv);
+  if (!app.requestSingleInstanceLock({ argv: [...deps.argv] })) {
+    log.info('Another instance runs; it was handed this launch');
+    app.quit();
+    return undefined;
+  }
+  for (const problem of launch.problems) log.warn(problem);
+
+  let phase: ManagerPhase = { phase: 'starting' };
+  const workers = new Map<string, WorkerRuntime>();
+  let service: ManagerService | undefined;
+  /** The manager the window talks to. */
+  let target: Omit<AppInfo, 'version'> = { managerUrl: '', mode: 'own', py: null };
+  let win: WindowLike | undefined;
+  let quitting = false;
+  /** A start in progress; quitting waits for it, then stops what it started. */
+  let pendingStart: Promise<void> = Promise.resolve();
+  let readyToExit = false;
+  let markExited: () => void = () => undefined;
+  const exited = new Promise<void>((resolve) => (markExited = resolve));
+
+  app.on('second-instance', (_event, argv) => {
+    log.info(`Second launch: ${argv.join(' ')}`);
+    if (!parseLaunchOptions(argv).hidden) showWindow();
+  });
+  // Without a listener Electron quits when the last window closes; the tray keeps the app unless set otherwise.
+  app.on('window-all-closed', () => {
+    if (settings.get().quitOnWindowClose) app.quit();
+  });
+  await app.whenReady();
+  const settings = new SettingsStore(path.join(app.getPath('userData'), 'settings.json'), defaultSettings(deps.platform), log);
+  await settings.load();
+  let startAtLogin = await deps.loginItem.get().catch(() => false);
+  deps.registerAppProtocol(createAppProtocolHandler(deps.paths.renderer, () => target.managerUrl));
+
+  const state = (): TrayState => ({ manager: phase, workers: [...workers.values()], startAtLogin, settings: settings.get() });
+  const tray = deps.createTray(deps.paths.trayIcon('busy'));
+  tray.on('click', () => showWindow());
+  // Registered once there is something to stop; a quit before that needs no sequence.
+  app.on('before-quit', (event) => {
+    if (readyToExit) return;
+    event.preventDefault();
+    if (quitting) return;
+    quitting = true;
+    void shutdown().finally(() => {
+      readyToExit = true;
+      tray.destroy();
+      markExited();
+      app.quit();
+    });
+  });
+  const render = () => {
+    const now = state();
+    tray.setImage(deps.paths.trayIcon(trayIcon(now.manager)));
+    tray.setToolTip(`FuncNodes Workermanager: ${statusLine(now)}`);
+    tray.setContextMenu(deps.menu.buildFromTemplate(trayMenu(now, actions)));
+  };
+  const setPhase = (next: ManagerPhase) => {
+    phase = next;
+    render();
+  };
+  const windowVisible = () => win !== undefined && !win.isDestroyed() && win.isVisible();
+
+  // ---------------------------------------------------------------- the manager
+
+  function attach(s: ManagerService): void {
+    const unwatch = s.states.watch();
+    workers.clear();
+    for (const worker of s.states.full().workers) workers.set(worker.uuid, worker);
+    const onDelta = (message: WorkerStatesMessage) => {
+      for (const worker of message.workers) {
+        const before = workers.get(worker.uuid);
+        if (worker.state === 'crashed' && before?.state !== 'crashed') {
+          deps.notify(`Worker ${worker.name ?? worker.uuid} crashed`, worker.exit ? `It ended with ${exitText(worker.exit)}.` : 'It ended unexpectedly.');
+        }
+        workers.set(worker.uuid, worker);
+      }
+      for (const uuid of message.removed) workers.delete(uuid);
+      render();
+    };
+    s.states.on('delta', onDelta);
+    void s.stopped.then(() => {
+      unwatch();
+      s.states.off('delta', onDelta);
+      if (service !== s) return;
+      service = undefined;
+      workers.clear();
+      if (!quitting) setPhase({ phase: 'stopped' });
+    });
+  }
+
+  function serviceOptions(): ServiceOptions {
+    const python = settings.get().python;
+    return { ...launch.overrides, ...deps.serviceOptions, env: python === null ? deps.env : { ...deps.env, FUNCNODES_PYTHON: python }, log };
+  }
+
+  /** Starts the in-process manager; with `retryMs`, keeps trying while the port is still taken (take-over). */
+  async function startManager(retryMs = 0): Promise<void> {
+    if (service || quitting) return;
+    pendingStart = bindManager(retryMs);
+    await pendingStart;
+  }
+
+  async function bindManager(retryMs: number): Promise<void> {
+    setPhase({ phase: 'starting' });
+    const deadline = Date.now() + retryMs;
+    for (;;) {
+      try {
+        const started = await startManagerService(serviceOptions());
+        service = started;
+        target = { managerUrl: started.url, mode: 'own', py: started.python };
+        attach(started);
+        setPhase({ phase: 'running', url: started.url });
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && Date.now() < deadline) {
+          await sleep(250);
+          continue;
+        }
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') return portTaken();
+        log.error(`The Workermanager could not start: ${(err as Error).stack ?? String(err)}`);
+        setPhase({ phase: 'error', message: `The Workermanager could not start: ${(err as Error).message}` });
+        return;
+      }
+    }
+  }
+
+  async function portTaken(): Promise<void> {
+    const configured = await loadSettings(launch.overrides, deps.env);
+    const url = configuredUrl(configured);
+    const occupant = await identifyPortOccupant(url, configured.port);
+    const message = describeOccupant(occupant);
+    log.warn(message);
+    setPhase({ phase: 'port-taken', message, occupant });
+    if (launch.hidden || settings.get().startHidden) {
+      deps.notify('FuncNodes Workermanager did not start', `${message}. Choose in the tray menu.`);
+      return;
+    }
+    void askAboutOccupant(occupant, message);
+  }
+
+  async function askAboutOccupant(occupant: PortOccupant, message: string): Promise<void> {
+    if (occupant.kind === 'other') {
+      await deps.dialog.showMessageBox({
+        type: 'warning',
+        message: 'The Workermanager could not start',
+        detail: `${message}. Stop that program or choose another port (--port, or worker_manager.port in the FuncNodes config.json), then use "Try again" in the tray menu.`,
+        buttons: ['OK'],
+      });
+      return;
+    }
+    const { response } = await deps.dialog.showMessageBox({
+      type: 'question',
+      message: 'Another Workermanager is already running',
+      detail: `${message}. Use it (this window shows its workers), or take over (stop it, then run the manager here)?`,
+      buttons: ['Use it', 'Take over', 'Decide later'],
+      defaultId: 0,
+      cancelId: 2,
+    });
+    if (response === 0) useOther();
+    else if (response === 1) void takeOver();
+  }
+
+  function useOther(): void {
+    if (phase.phase !== 'port-taken' || phase.occupant.kind !== 'workermanager') return;
+    const { url, identity } = phase.occupant;
+    target = { managerUrl: url, mode: 'other', py: identity.py };
+    setPhase({ phase: 'client', url, py: identity.py });
+    reopenWindow();
+  }
+
+  async function takeOver(): Promise<void> {
+    const url = phase.phase === 'client' ? phase.url : phase.phase === 'port-taken' && phase.occupant.kind === 'workermanager' ? phase.occupant.url : undefined;
+    if (url === undefined) return;
+    setPhase({ phase: 'starting' });
+    try {
+      const client = await ManagerClient.connect(url);
+      client.send('stop');
+      client.close();
+      log.info(`Asked the Workermanager on ${url} to stop`);
+    } catch (err) {
+      log.warn(`Could not ask ${url} to stop: ${(err as Error).message}`);
+    }
+    await startManager(deps.takeOverTimeoutMs ?? 60_000);
+    if (target.mode === 'own' && service) reopenWindow();
+  }
+
+  async function stopManager(reason: string): Promise<void> {
+    const s = service;
+    if (!s) return;
+    setPhase({ phase: 'stopping' });
+    await s.stop(reason, settings.get().keepWorkers || s.settings.keepWorkers);
+  }
+
+  async function shutdown(): Promise<void> {
+    try {
+      await pendingStart;
+      await stopManager('app quit');
+    } catch (err) {
+      log.error(`Stopping the Workermanager on quit failed: ${(err as Error).message}`);
+    }
+  }
+
+  function workerAction(uuid: string, action: WorkerAction): void {
+    const s = service;
+    if (!s) return;
+    const op = OPERATIONS[action];
+    const name = workers.get(uuid)?.name ?? uuid;
+    const errors: string[] = [];
+    const requester = {
+      subscribed: false,
+      send: (message: ManagerMessage) => {
+        if (message.type === 'error') errors.push(message.message);
+      },
+    };
+    void s
+      .request({ type: op.type, workerid: uuid }, requester)
+      .catch((err: unknown) => void errors.push((err as Error).message))
+      .then(() => {
+        // The tray gives no other feedback; the window, when it is visible, shows the outcome itself.
+        if (errors.length > 0) deps.notify(`${op.verb} ${name} failed`, errors.join('\n'));
+        else if (!windowVisible()) deps.notify(`Worker ${name} ${op.done}`, '');
+      });
+  }
+
+  function showLogs(uuid: string): void {
+    const tracked = service?.status.find(uuid);
+    if (!service || !tracked) return;
+    // The manager writes each worker's output to worker.log in its data dir (core/lifecycle.ts).
+    const file = path.join(service.registry.dataDir(tracked.config), 'worker.log');
+    void shell.openPath(file).then((problem) => problem && log.warn(`Cannot open ${file}: ${problem}`));
+  }
+
+  const openLogsFolder = () => {
+    const dir = app.getPath('logs');
+    void shell.openPath(dir).then((problem) => problem && log.warn(`Cannot open ${dir}: ${problem}`));
+  };
+
+  async function setStartAtLogin(enabled: boolean): Promise<boolean> {
+    await deps.loginItem.set(enabled);
+    startAtLogin = await deps.loginItem.get();
+    render();
+    return startAtLogin;
+  }
+
+  // ---------------------------------------------------------------- the window
+
+  function createAppWindow(): WindowLike {
+    const created = deps.createWindow(windowOptions(deps.paths.preload, target.managerUrl, deps.paths.appIcon));
+    guardNavigation(created.webContents, (url) => void shell.openExternal(url));
+    denyPermissions(created.webContents.session);
+    created.on('close', (event) => {
+      if (quitting || settings.get().quitOnWindowClose) return;
+      event.preventDefault();
+      created.hide();
+    });
+    created.on('closed', () => {
+      if (win === created) win = undefined;
+    });
+    void created.loadURL(APP_ENTRY_URL).catch((err: unknown) => log.error(`Loading the window failed: ${(err as Error).message}`));
+    return created;
+  }
+
+  function showWindow(): void {
+    if (quitting) return;
+    if (!win || win.isDestroyed()) win = createAppWindow();
+    if (win.isMinimized()) win.restore();
+    win.show();
+    win.focus();
+  }
+
+  /** The window's manager URL is fixed when it is created (preload argument), so a new manager means a new window. */
+  function reopenWindow(): void {
+    const old = win;
+    win = undefined;
+    if (old && !old.isDestroyed()) old.destroy();
+    showWindow();
+  }
+
+  const actions: TrayActions = {
+    startManager: () => void startManager(),
+    stopManager: () => void stopManager('stopped from the tray'),
+    useOther,
+    takeOver: () => void takeOver(),
+    worker: workerAction,
+    showLogs,
+    newWorker: showWindow,
+    openWindow: showWindow,
+    setStartAtLogin: (enabled) => void setStartAtLogin(enabled).catch((err: unknown) => log.error(`Start at login: ${(err as Error).message}`)),
+    setSetting: (key, value) => void settings.update({ [key]: value }).then(render, (err: unknown) => log.error(`Saving settings: ${(err as Error).message}`)),
+    openLogsFolder,
+    quit: () => app.quit(),
+  };
+
+  // ---------------------------------------------------------------- IPC (preload API)
+
+  const ipc = createIpc(deps.ipcMain, () => win?.webContents, log);
+  const info = (): AppInfo => ({ version: app.getVersion(), ...target });
+  ipc.handle('app:info', info);
+  ipc.handle('settings:get', () => settings.get());
+  ipc.handle('settings:set', async (patch) => {
+    const saved = await settings.update(patch);
+    render();
+    return saved;
+  });
+  ipc.handle('login:get', () => deps.loginItem.get());
+  ipc.handle('login:set', (enabled) => {
+    if (typeof enabled !== 'boolean') throw new Error('Start at login must be true or false');
+    return setStartAtLogin(enabled);
+  });
+  ipc.handle('logs:open', openLogsFolder);
+  ipc.handle('external:open', async (url) => {
+    const allowed = externalUrl(url);
+    if (allowed === undefined) throw new Error('Only http and https links can be opened');
+    await shell.openExternal(allowed);
+  });
+
+  // ---------------------------------------------------------------- start
+
+  render();
+  await startManager();
+  if (state().manager.phase === 'running' && !launch.hidden && !settings.get().startHidden) showWindow();
+
+  return { state, info, service: () => service, window: () => win, exited };
+}

@@ -1,0 +1,88 @@
+/**
+ * The desktop app's own settings (`settings.json` under Electron's userData): things the FuncNodes
+ * config.json has no key for. A missing or broken file means defaults plus one log line, never a crash;
+ * an invalid change is refused with a clear error and the file is left as it was.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Logger } from '../core/log.js';
+import { writeJsonAtomic } from '../core/registry.js';
+
+export interface AppSettings {
+  /** Start with only the tray icon, no window (as `--hidden`). */
+  startHidden: boolean;
+  /** Leave the workers this app started running when it quits. */
+  keepWorkers: boolean;
+  /** Closing the window quits the app instead of leaving it in the tray. */
+  quitOnWindowClose: boolean;
+  /** Interpreter for workers without a venv (as FUNCNODES_PYTHON); null: the manager's usual lookup. */
+  python: string | null;
+}
+
+export class SettingsError extends Error {}
+
+/** Tray icons may be invisible on Linux desktops, so there closing the window quits by default. */
+export function defaultSettings(platform: NodeJS.Platform): AppSettings {
+  return { startHidden: false, keepWorkers: false, quitOnWindowClose: platform === 'linux', python: null };
+}
+
+/** Checks a (partial) settings object key by key; throws naming the first bad key. */
+export function parseSettingsPatch(value: unknown): Partial<AppSettings> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SettingsError('Settings must be a JSON object');
+  const patch: Partial<AppSettings> = {};
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+    switch (key) {
+      case 'startHidden':
+      case 'keepWorkers':
+      case 'quitOnWindowClose':
+        if (typeof item !== 'boolean') throw new SettingsError(`Setting ${key} must be true or false`);
+        patch[key] = item;
+        break;
+      case 'python':
+        if (item !== null && (typeof item !== 'string' || item.trim() === '')) throw new SettingsError('Setting python must be a path or null');
+        patch.python = item;
+        break;
+      default:
+        throw new SettingsError(`Unknown setting ${JSON.stringify(key)}`);
+    }
+  }
+  return patch;
+}
+
+export class SettingsStore {
+  private current: AppSettings;
+
+  constructor(
+    readonly file: string,
+    private readonly defaults: AppSettings,
+    private readonly log: Logger,
+  ) {
+    this.current = { ...defaults };
+  }
+
+  get(): AppSettings {
+    return { ...this.current };
+  }
+
+  async load(): Promise<AppSettings> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch {
+      return this.get();
+    }
+    try {
+      this.current = { ...this.defaults, ...parseSettingsPatch(JSON.parse(text)) };
+    } catch (err) {
+      this.log.warn(`Ignoring ${this.file} and using default settings: ${(err as Error).message}`);
+      this.current = { ...this.defaults };
+    }
+    return this.get();
+  }
+
+  async update(value: unknown): Promise<AppSettings> {
+    const next = { ...this.current, ...parseSettingsPatch(value) };
+    await writeJsonAtomic(this.file, next);
+    this.current = next;
+    return this.get();
+  }
+}

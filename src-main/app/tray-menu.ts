@@ -1,0 +1,170 @@
+/**
+ * The tray as a pure function of state: which icon, which tooltip, which menu. The controller rebuilds and
+ * re-attaches the menu on every change (Linux AppIndicator ignores clicks and shows nothing without one).
+ */
+import type { MenuItemConstructorOptions } from 'electron';
+import type { PortOccupant } from '../core/port-occupant.js';
+import type { WorkerRuntime } from '../core/protocol.js';
+import type { AppSettings } from './settings.js';
+
+/** What the app's manager is doing; `client`: the window uses a manager this app did not start ("Use it"). */
+export type ManagerPhase =
+  | { phase: 'starting' }
+  | { phase: 'running'; url: string }
+  | { phase: 'stopping' }
+  | { phase: 'stopped' }
+  | { phase: 'error'; message: string }
+  | { phase: 'port-taken'; message: string; occupant: PortOccupant }
+  | { phase: 'client'; url: string; py: string };
+
+export type ToggleSetting = 'startHidden' | 'keepWorkers' | 'quitOnWindowClose';
+
+export interface TrayState {
+  manager: ManagerPhase;
+  workers: readonly WorkerRuntime[];
+  startAtLogin: boolean;
+  settings: Pick<AppSettings, ToggleSetting>;
+}
+
+export type WorkerAction = 'start' | 'stop' | 'restart';
+
+/** Menu callbacks; each returns at once (the controller runs the work and reports through state). */
+export interface TrayActions {
+  startManager: () => void;
+  stopManager: () => void;
+  useOther: () => void;
+  takeOver: () => void;
+  worker: (uuid: string, action: WorkerAction) => void;
+  showLogs: (uuid: string) => void;
+  newWorker: () => void;
+  openWindow: () => void;
+  setStartAtLogin: (enabled: boolean) => void;
+  setSetting: (key: ToggleSetting, value: boolean) => void;
+  openLogsFolder: () => void;
+  quit: () => void;
+}
+
+export type TrayIcon = 'running' | 'busy' | 'stopped' | 'error';
+
+export function trayIcon(manager: ManagerPhase): TrayIcon {
+  switch (manager.phase) {
+    case 'running':
+    case 'client':
+      return 'running';
+    case 'starting':
+    case 'stopping':
+      return 'busy';
+    case 'stopped':
+      return 'stopped';
+    case 'error':
+    case 'port-taken':
+      return 'error';
+  }
+}
+
+const RUNNING_STATES = new Set<WorkerRuntime['state']>(['active', 'starting', 'stopping']);
+
+export function statusLine(state: TrayState): string {
+  const m = state.manager;
+  switch (m.phase) {
+    case 'starting':
+      return 'Workermanager starting…';
+    case 'running': {
+      const active = state.workers.filter((w) => w.state === 'active').length;
+      return `Running on ${m.url} · ${active}/${state.workers.length} workers active`;
+    }
+    case 'stopping': {
+      const left = state.workers.filter((w) => RUNNING_STATES.has(w.state) && !w.adopted).length;
+      return left > 0 ? `Stopping… ${left} worker${left === 1 ? '' : 's'} still running` : 'Stopping…';
+    }
+    case 'stopped':
+      return 'Workermanager stopped';
+    case 'error':
+    case 'port-taken':
+      return m.message;
+    case 'client':
+      return `Using the Workermanager on ${m.url} (Python: ${m.py})`;
+  }
+}
+
+function workerLabel(worker: WorkerRuntime): string {
+  const name = worker.name ?? worker.uuid;
+  const exit = worker.state === 'crashed' && worker.exit ? ` (${exitText(worker.exit)})` : '';
+  return `${name} — ${worker.state}${exit}`;
+}
+
+export function exitText(exit: NonNullable<WorkerRuntime['exit']>): string {
+  return exit.signal !== null ? `signal ${exit.signal}` : `exit code ${String(exit.code)}`;
+}
+
+function workerItems(state: TrayState, actions: TrayActions): MenuItemConstructorOptions {
+  const controllable = state.manager.phase === 'running';
+  const submenu: MenuItemConstructorOptions[] = state.workers.map((worker) => {
+    const running = RUNNING_STATES.has(worker.state);
+    const busy = worker.state === 'starting' || worker.state === 'stopping';
+    return {
+      label: workerLabel(worker),
+      submenu: [
+        { label: 'Start', enabled: !running, click: () => actions.worker(worker.uuid, 'start') },
+        { label: 'Stop', enabled: running && !busy, click: () => actions.worker(worker.uuid, 'stop') },
+        { label: 'Restart', enabled: !busy, click: () => actions.worker(worker.uuid, 'restart') },
+        { label: 'Show logs', click: () => actions.showLogs(worker.uuid) },
+      ],
+    };
+  });
+  if (submenu.length === 0) submenu.push({ label: 'No workers yet', enabled: false });
+  return { label: 'Workers', enabled: controllable, submenu };
+}
+
+function managerItems(state: TrayState, actions: TrayActions): MenuItemConstructorOptions[] {
+  switch (state.manager.phase) {
+    case 'port-taken':
+      return state.manager.occupant.kind === 'workermanager'
+        ? [
+            { label: 'Use it', click: actions.useOther },
+            { label: 'Take over (stop it, then start here)', click: actions.takeOver },
+          ]
+        : [{ label: 'Try again', click: actions.startManager }];
+    case 'client':
+      return [{ label: 'Take over (stop it, then start here)', click: actions.takeOver }];
+    case 'stopped':
+    case 'error':
+      return [{ label: 'Start manager', click: actions.startManager }];
+    case 'running':
+      return [{ label: 'Stop manager', click: actions.stopManager }];
+    case 'starting':
+    case 'stopping':
+      return [{ label: 'Stop manager', enabled: false }];
+  }
+}
+
+export function trayMenu(state: TrayState, actions: TrayActions): MenuItemConstructorOptions[] {
+  const stopping = state.manager.phase === 'stopping';
+  const toggle = (key: ToggleSetting, label: string): MenuItemConstructorOptions => ({
+    label,
+    type: 'checkbox',
+    checked: state.settings[key],
+    click: () => actions.setSetting(key, !state.settings[key]),
+  });
+  return [
+    { label: statusLine(state), enabled: false },
+    { type: 'separator' },
+    ...managerItems(state, actions),
+    workerItems(state, actions),
+    { label: 'New worker…', enabled: state.manager.phase === 'running' || state.manager.phase === 'client', click: actions.newWorker },
+    { label: 'Open Workermanager', click: actions.openWindow },
+    { type: 'separator' },
+    { label: 'Start at login', type: 'checkbox', checked: state.startAtLogin, click: () => actions.setStartAtLogin(!state.startAtLogin) },
+    {
+      label: 'Settings',
+      submenu: [
+        toggle('startHidden', 'Start hidden (tray only)'),
+        toggle('keepWorkers', 'Keep workers running on quit'),
+        toggle('quitOnWindowClose', 'Quit when the window closes'),
+      ],
+    },
+    { label: 'Open logs folder', click: actions.openLogsFolder },
+    { type: 'separator' },
+    { label: stopping ? 'Quitting…' : 'Quit', enabled: !stopping, click: actions.quit },
+  ];
+}
