@@ -263,6 +263,8 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   }
 
   async function shutdown(): Promise<void> {
+    // Synchronously, so the tray shows the quit at once.
+    if (service) setPhase({ phase: 'stopping' });
     try {
       await pendingStart;
       await stopManager('app quit');

@@ -3,7 +3,8 @@
  * config.json has no key for. A missing or broken file means defaults plus one log line, never a crash;
  * an invalid change is refused with a clear error and the file is left as it was.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from '../core/log.js';
 import { writeJsonAtomic } from '../core/registry.js';
 
@@ -81,6 +82,7 @@ export class SettingsStore {
 
   async update(value: unknown): Promise<AppSettings> {
     const next = { ...this.current, ...parseSettingsPatch(value) };
+    await mkdir(path.dirname(this.file), { recursive: true });
     await writeJsonAtomic(this.file, next);
     this.current = next;
     return this.get();

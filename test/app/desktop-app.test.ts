@@ -1,0 +1,327 @@
+/**
+ * The desktop app's main-process wiring (src-main/app/desktop-app.ts) with Electron faked (exactly the
+ * surface it uses) and everything else real: the in-process manager on a real port, a real second
+ * manager or a plain TCP listener holding the port, stand-in workers as real processes.
+ */
+import net from 'node:net';
+import path from 'node:path';
+import { rm } from 'node:fs/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runDesktopApp, type DesktopApp } from '../../src-main/app/desktop-app.js';
+import { UntrustedSenderError } from '../../src-main/app/ipc.js';
+import { ManagerClient } from '../../src-main/core/client.js';
+import { isPidAlive } from '../../src-main/core/liveness.js';
+import { APP_ORIGIN } from '../../src-main/core/service.js';
+import { electronFakes, type Fakes } from '../helpers/electron-fakes.js';
+import { createWorker, killWorkers, makeTempDir, startTestManager, testEnv, waitFor, type TestManager } from '../helpers/manager.js';
+import { randomPortRange } from '../helpers/standin.js';
+
+const FAST = { lifecycle: { stopTimeoutMs: 3000, killGraceMs: 500, connectTimeoutMs: 10_000, startTimeoutMs: 15_000 } };
+
+interface Running {
+  fakes: Fakes;
+  app: DesktopApp;
+  dir: string;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function launch(options: { port?: number; extraArgs?: string[]; platform?: NodeJS.Platform; env?: Record<string, string> } = {}): Promise<Running> {
+  const dir = await makeTempDir('fnwm-app-');
+  const fakes = electronFakes({
+    argv: ['/app', '--dir', dir, '--host', '127.0.0.1', '--port', String(options.port ?? 0), ...(options.extraArgs ?? [])],
+    env: testEnv(randomPortRange(), options.env),
+    dir,
+    platform: options.platform,
+  });
+  fakes.deps.serviceOptions = FAST;
+  fakes.deps.takeOverTimeoutMs = 20_000;
+  const app = await runDesktopApp(fakes.deps);
+  if (!app) throw new Error('The first instance did not start');
+  cleanups.push(async () => {
+    await app.service()?.stop('test done');
+    await killWorkers(path.join(dir, 'workers'));
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { fakes, app, dir };
+}
+
+async function otherManager(): Promise<TestManager> {
+  const other = await startTestManager();
+  cleanups.push(() => other.close());
+  return other;
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
+describe('start', () => {
+  it('with the port free: runs the manager in-process, shows the tray and opens the window on the app page', async () => {
+    const { fakes, app } = await launch();
+    const url = app.service()!.url;
+    expect(app.state().manager).toEqual({ phase: 'running', url });
+    const tray = fakes.tray();
+    expect(tray.images.at(-1)).toBe('tray-running.png');
+    expect(tray.status).toBe(`Running on ${url} · 0/0 workers active`);
+    expect(tray.tooltip).toContain(url);
+    expect(fakes.windows).toHaveLength(1);
+    const win = fakes.windows[0];
+    expect(win.visible).toBe(true);
+    expect(win.loaded).toEqual(['fnwm://app/index.html']);
+    expect(win.managerUrl).toBe(url);
+    expect(win.options.webPreferences).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true });
+    // The manager answers the protocol on that URL.
+    const client = await ManagerClient.connect(url);
+    client.send('identify');
+    expect(await client.next()).toMatchObject({ kind: 'identify' });
+    client.close();
+  });
+
+  it('with --hidden: tray only, the window opens from the tray', async () => {
+    const { fakes } = await launch({ extraArgs: ['--hidden'] });
+    expect(fakes.windows).toHaveLength(0);
+    fakes.tray().click('Open Workermanager');
+    expect(fakes.windows).toHaveLength(1);
+    expect(fakes.windows[0].visible).toBe(true);
+  });
+
+  it('a second instance hands over its arguments and quits; the first focuses its window', async () => {
+    const { fakes } = await launch({ extraArgs: ['--hidden'] });
+    // The second process: the lock is held elsewhere.
+    const second = electronFakes({ argv: ['/app', '--port', '1'], env: {}, dir: '/nonexistent' });
+    second.app.lockFree = false;
+    expect(await runDesktopApp(second.deps)).toBeUndefined();
+    expect(second.app.lockData).toEqual({ argv: ['/app', '--port', '1'] });
+    expect(second.app.exits).toBe(1);
+    expect(second.windows).toHaveLength(0);
+    // The first gets `second-instance` with the second's argv.
+    fakes.app.emit('second-instance', {}, ['/app', '--hidden'], '/', {});
+    expect(fakes.windows).toHaveLength(0);
+    fakes.app.emit('second-instance', {}, ['/app'], '/', {});
+    expect(fakes.windows[0]?.visible).toBe(true);
+  });
+
+  it('with the port held by another Workermanager: says so with its Python, then "Use it" and "Take over"', async () => {
+    const other = await otherManager();
+    const port = portOf(other.url);
+    const { fakes, app } = await launch({ port });
+    await waitFor(() => fakes.dialogs.length === 1, 5000, 'the dialog');
+    const shown = fakes.dialogs[0].options;
+    expect(shown.buttons).toEqual(['Use it', 'Take over', 'Decide later']);
+    expect(shown.detail).toContain(`Another Workermanager already runs on ws://127.0.0.1:${port} (its Python: ${other.service.python})`);
+    expect(app.state().manager.phase).toBe('port-taken');
+    expect(fakes.tray().images.at(-1)).toBe('tray-error.png');
+    expect(fakes.tray().status).toContain(other.service.python);
+    expect(app.service()).toBeUndefined();
+
+    fakes.tray().click('Use it');
+    expect(app.state().manager).toEqual({ phase: 'client', url: `ws://127.0.0.1:${port}`, py: other.service.python });
+    expect(app.info()).toMatchObject({ mode: 'other', managerUrl: `ws://127.0.0.1:${port}`, py: other.service.python });
+    expect(fakes.windows.at(-1)!.managerUrl).toBe(`ws://127.0.0.1:${port}`);
+    // The other manager accepts the window's origin.
+    const asWindow = await ManagerClient.connect(other.url, 5000, { Origin: APP_ORIGIN });
+    asWindow.close();
+
+    fakes.tray().click('Take over');
+    await other.service.stopped;
+    await waitFor(() => app.state().manager.phase === 'running', 20_000, 'the take-over');
+    expect(app.service()!.port).toBe(port);
+    expect(app.info()).toMatchObject({ mode: 'own', managerUrl: `ws://127.0.0.1:${port}` });
+    expect(fakes.windows.at(-1)!.managerUrl).toBe(`ws://127.0.0.1:${port}`);
+    expect(fakes.windows.filter((w) => !w.destroyed)).toHaveLength(1);
+  });
+
+  it('with the port held by a plain TCP listener: names the port and the process holding it, binds nothing', async () => {
+    // Something that is not a Workermanager: it hangs up on every connection.
+    const server = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const port = (server.address() as net.AddressInfo).port;
+    const { fakes, app } = await launch({ port });
+    await waitFor(() => fakes.dialogs.length === 1, 5000, 'the dialog');
+    const manager = app.state().manager;
+    expect(manager.phase).toBe('port-taken');
+    const pidText = process.platform === 'linux' ? `(pid ${process.pid})` : 'another program';
+    expect(fakes.tray().status).toContain(`Port ${port} is held by`);
+    expect(fakes.tray().status).toContain(pidText);
+    expect(fakes.dialogs[0].options.buttons).toEqual(['OK']);
+    expect(() => fakes.tray().item('Use it')).toThrow();
+    expect(fakes.tray().item('Try again').enabled).not.toBe(false);
+    expect(app.service()).toBeUndefined();
+  });
+});
+
+describe('workers from the tray and quitting', () => {
+  async function withActiveWorker(options: Parameters<typeof launch>[0] = {}) {
+    const running = await launch(options);
+    const service = running.app.service()!;
+    const client = await ManagerClient.connect(service.url);
+    const uuid = await createWorker(client, service.settings.workersDir, 'demo');
+    client.close();
+    await waitFor(() => running.fakes.tray().status.includes('0/1 workers'), 5000, 'the worker in the tray');
+    running.fakes.tray().click('Workers', 'demo', 'Start');
+    await waitFor(() => running.app.state().workers.some((w) => w.state === 'active'), 20_000, 'the worker to run');
+    const pid = running.app.state().workers[0].pid!;
+    expect(isPidAlive(pid)).toBe(true);
+    return { ...running, uuid, pid };
+  }
+
+  it('starts, stops and shows the logs of a worker; the tray follows its state', async () => {
+    const { fakes, app, pid } = await withActiveWorker();
+    expect(fakes.tray().status).toContain('1/1 workers active');
+    expect(fakes.tray().item('Workers', 'demo — active', 'Start').enabled).toBe(false);
+    fakes.tray().click('Workers', 'demo', 'Show logs');
+    expect(fakes.opened.paths.at(-1)).toMatch(/worker\.log$/);
+    fakes.tray().click('Workers', 'demo', 'Stop');
+    await waitFor(() => app.state().workers[0]?.state === 'inactive', 15_000, 'the stop');
+    await waitFor(() => !isPidAlive(pid), 5000, 'the process to end');
+    // The window was visible: no notification for a success it shows itself.
+    expect(fakes.notifications).toEqual([]);
+  });
+
+  it('notifies a crash with the exit code, and a finished operation while the window is hidden', async () => {
+    const { fakes, app, pid } = await withActiveWorker();
+    fakes.windows[0].userClose();
+    expect(fakes.windows[0].visible).toBe(false);
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => fakes.notifications.some((n) => n.title === 'Worker demo crashed'), 10_000, 'the crash notice');
+    expect(fakes.notifications.find((n) => n.title === 'Worker demo crashed')!.body).toBe('It ended with signal SIGKILL.');
+    expect(fakes.tray().item('Workers', 'demo — crashed (signal SIGKILL)')).toBeDefined();
+    fakes.tray().click('Workers', 'demo', 'Start');
+    await waitFor(() => fakes.notifications.some((n) => n.title === 'Worker demo started'), 20_000, 'the start notice');
+    await waitFor(() => app.state().workers[0].state === 'active', 5000, 'the tray to show it active');
+  });
+
+  it('quit stops the workers it started, shows progress, ignores a second quit, and leaves nothing running', async () => {
+    const { fakes, app, pid } = await withActiveWorker();
+    const url = app.service()!.url;
+    fakes.app.quit();
+    expect(app.state().manager.phase).toBe('stopping');
+    expect(fakes.tray().images.at(-1)).toBe('tray-busy.png');
+    expect(fakes.tray().item('Quitting…').enabled).toBe(false);
+    fakes.app.quit();
+    fakes.app.quit();
+    expect(fakes.app.exits).toBe(0);
+    await app.exited;
+    expect(fakes.app.exits).toBe(1);
+    expect(fakes.tray().destroyed).toBe(true);
+    expect(isPidAlive(pid)).toBe(false);
+    await expect(ManagerClient.connect(url, 1000)).rejects.toThrow();
+  });
+
+  it('with "Keep workers running on quit" the worker outlives the app', async () => {
+    const { fakes, app, pid } = await withActiveWorker();
+    fakes.tray().click('Settings', 'Keep workers running on quit');
+    await waitFor(() => app.state().settings.keepWorkers, 5000, 'the setting');
+    fakes.app.quit();
+    await app.exited;
+    expect(isPidAlive(pid)).toBe(true);
+    process.kill(-pid, 'SIGKILL');
+  });
+
+  it('Stop manager and Start manager from the tray', async () => {
+    const { fakes, app, pid } = await withActiveWorker();
+    fakes.tray().click('Stop manager');
+    await waitFor(() => app.state().manager.phase === 'stopped', 15_000, 'the stop');
+    expect(isPidAlive(pid)).toBe(false);
+    expect(fakes.tray().images.at(-1)).toBe('tray-stopped.png');
+    expect(fakes.tray().item('Workers').enabled).toBe(false);
+    fakes.tray().click('Start manager');
+    await waitFor(() => app.state().manager.phase === 'running', 10_000, 'the restart');
+    await waitFor(() => app.state().workers.length === 1, 10_000, 'the workers list');
+  });
+});
+
+describe('window', () => {
+  it('closing it keeps the app in the tray off Linux; on Linux it quits by default', async () => {
+    const mac = await launch({ platform: 'darwin' });
+    mac.fakes.windows[0].userClose();
+    expect(mac.fakes.windows[0].destroyed).toBe(false);
+    expect(mac.fakes.app.quitRequests).toBe(0);
+
+    const linux = await launch({ platform: 'linux' });
+    linux.fakes.windows[0].userClose();
+    expect(linux.fakes.windows[0].destroyed).toBe(true);
+    linux.fakes.app.emit('window-all-closed');
+    await linux.app.exited;
+    expect(linux.fakes.app.exits).toBe(1);
+  });
+
+  it('denies navigation, new windows and permissions; http(s) links go to the system browser', async () => {
+    const { fakes } = await launch();
+    const contents = fakes.windows[0].webContents;
+    expect(contents.openHandler!({ url: 'https://funcnodes.example/docs' })).toEqual({ action: 'deny' });
+    expect(contents.openHandler!({ url: 'file:///etc/passwd' })).toEqual({ action: 'deny' });
+    expect(fakes.opened.external).toEqual(['https://funcnodes.example/docs']);
+    const away = { defaultPrevented: false, preventDefault() { this.defaultPrevented = true; } };
+    contents.emit('will-navigate', away, 'https://evil.example/');
+    expect(away.defaultPrevented).toBe(true);
+    const inside = { defaultPrevented: false, preventDefault() { this.defaultPrevented = true; } };
+    contents.emit('will-navigate', inside, 'fnwm://app/index.html');
+    expect(inside.defaultPrevented).toBe(false);
+    let granted: boolean | undefined;
+    contents.permissionRequest!(contents, 'media', (answer) => (granted = answer));
+    expect(granted).toBe(false);
+    expect(contents.permissionCheck!()).toBe(false);
+  });
+
+  it('the app page is served with a CSP that allows exactly the manager; the hub accepts exactly the app origin', async () => {
+    const { fakes, app } = await launch();
+    const url = app.service()!.url;
+    const page = await fakes.protocolHandler()(new Request('fnwm://app/index.html'));
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain(`connect-src 'self' ws://${new URL(url).host}`);
+    expect(await page.text()).toContain('<div id="root">');
+    expect((await fakes.protocolHandler()(new Request('fnwm://app/../package.json'))).status).toBe(404);
+    expect((await fakes.protocolHandler()(new Request('fnwm://other/index.html'))).status).toBe(404);
+    (await ManagerClient.connect(url, 5000, { Origin: APP_ORIGIN })).close();
+    await expect(ManagerClient.connect(url, 5000, { Origin: 'file://' })).rejects.toThrow('403');
+    await expect(ManagerClient.connect(url, 5000, { Origin: 'null' })).rejects.toThrow('403');
+  });
+});
+
+describe('IPC', () => {
+  it('answers the window main frame and refuses a foreign frame, another window and a foreign page', async () => {
+    const { fakes, app } = await launch();
+    const contents = fakes.windows[0].webContents;
+    const trusted = { sender: contents, senderFrame: contents.mainFrame };
+    expect(await fakes.ipc.invoke('app:info', trusted)).toEqual({ version: '0.1.0-test', managerUrl: app.service()!.url, mode: 'own', py: app.service()!.python });
+
+    const iframe = { sender: contents, senderFrame: { url: 'fnwm://app/index.html' } };
+    await expect(fakes.ipc.invoke('app:info', iframe)).rejects.toBeInstanceOf(UntrustedSenderError);
+    const otherContents = { mainFrame: { url: 'fnwm://app/index.html' } };
+    await expect(fakes.ipc.invoke('settings:get', { sender: otherContents, senderFrame: otherContents.mainFrame })).rejects.toBeInstanceOf(UntrustedSenderError);
+    contents.mainFrame.url = 'https://evil.example/';
+    await expect(fakes.ipc.invoke('external:open', trusted, 'https://x.example/')).rejects.toBeInstanceOf(UntrustedSenderError);
+    await expect(fakes.ipc.invoke('app:info', { sender: contents, senderFrame: null })).rejects.toBeInstanceOf(UntrustedSenderError);
+    expect(fakes.opened.external).toEqual([]);
+    expect(fakes.logs.some((line) => line.includes('Refused IPC external:open from https://evil.example/'))).toBe(true);
+  });
+
+  it('every channel of the map is handled; settings, login item and links validate their input', async () => {
+    const { fakes } = await launch();
+    const contents = fakes.windows[0].webContents;
+    const trusted = { sender: contents, senderFrame: contents.mainFrame };
+    const { IPC_CHANNELS } = await import('../../src-main/app/ipc-channels.js');
+    expect([...fakes.ipc.handlers.keys()].sort()).toEqual([...IPC_CHANNELS].sort());
+
+    expect(await fakes.ipc.invoke('settings:set', trusted, { startHidden: true })).toMatchObject({ startHidden: true });
+    await expect(fakes.ipc.invoke('settings:set', trusted, { startHidden: 'yes' })).rejects.toThrow('Setting startHidden must be true or false');
+    expect(await fakes.ipc.invoke('settings:get', trusted)).toMatchObject({ startHidden: true });
+    expect(fakes.tray().item('Settings', 'Start hidden').checked).toBe(true);
+
+    expect(await fakes.ipc.invoke('login:set', trusted, true)).toBe(true);
+    expect(fakes.tray().item('Start at login').checked).toBe(true);
+    await expect(fakes.ipc.invoke('login:set', trusted, 'on')).rejects.toThrow('true or false');
+
+    await fakes.ipc.invoke('external:open', trusted, 'https://funcnodes.example/');
+    await expect(fakes.ipc.invoke('external:open', trusted, 'file:///etc/passwd')).rejects.toThrow('Only http and https');
+    expect(fakes.opened.external).toEqual(['https://funcnodes.example/']);
+    await fakes.ipc.invoke('logs:open', trusted);
+    expect(fakes.opened.paths.at(-1)).toBe(fakes.app.dirs.logs);
+  });
+});
