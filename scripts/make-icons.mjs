@@ -2,7 +2,10 @@
 // Chromium through playwright-core (no image tool is needed besides it). Run after editing an SVG:
 //   node scripts/make-icons.mjs        (CHROMIUM=/path/to/chromium to use another binary)
 // The outputs are committed; builds and tests never run this.
+import { Buffer } from 'node:buffer';
+import console from 'node:console';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import process from 'node:process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
