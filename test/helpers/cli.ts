@@ -92,10 +92,11 @@ const running = new Set<ChildProcess>();
 
 /**
  * `fnwm startworkermanager ...` in the foreground; resolves with the URL of its first stdout line.
- * Rejects (with its output) if it exits first or prints nothing within `timeoutMs`.
+ * Rejects (with its output) if it exits first or prints nothing within `timeoutMs`. `command`: what runs
+ * it (default the built CLI; `npm start`'s script falls back to it).
  */
-export function startForeground(args: string[], env: Env, timeoutMs = 10_000): Promise<ForegroundManager> {
-  const child = spawn(process.execPath, [CLI, 'startworkermanager', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startForeground(args: string[], env: Env, timeoutMs = 10_000, command: string[] = [CLI, 'startworkermanager']): Promise<ForegroundManager> {
+  const child = spawn(process.execPath, [...command, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let stdout = '';
   let stderr = '';
