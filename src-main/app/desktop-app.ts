@@ -57,10 +57,10 @@ export interface DesktopApp {
   readonly exited: Promise<void>;
 }
 
-const OPERATIONS: Record<WorkerAction, { type: WorkerIdRequestType; done: string; verb: string }> = {
-  start: { type: 'set_active', done: 'started', verb: 'Starting' },
-  stop: { type: 'stop_worker', done: 'stopped', verb: 'Stopping' },
-  restart: { type: 'restart_worker', done: 'restarted', verb: 'Restarting' },
+const OPERATIONS: Record<WorkerAction, { type: WorkerIdRequestType; verb: string }> = {
+  start: { type: 'set_active', verb: 'Starting' },
+  stop: { type: 'stop_worker', verb: 'Stopping' },
+  restart: { type: 'restart_worker', verb: 'Restarting' },
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -140,9 +140,13 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     const onDelta = (message: WorkerStatesMessage) => {
       for (const worker of message.workers) {
         const before = workers.get(worker.uuid);
-        if (worker.state === 'crashed' && before?.state !== 'crashed') {
-          deps.notify(`Worker ${worker.name ?? worker.uuid} crashed`, worker.exit ? `It ended with ${exitText(worker.exit)}.` : 'It ended unexpectedly.');
+        const name = worker.name ?? worker.uuid;
+        // A running worker died (a failed start is reported to whoever started it).
+        if (worker.state === 'crashed' && before?.state === 'active') {
+          deps.notify(`Worker ${name} crashed`, worker.exit ? `It ended with ${exitText(worker.exit)}.` : 'It ended unexpectedly.');
         }
+        // A start can take minutes (installs, imports); whoever asked for it, say when it is done if nobody is looking.
+        if (worker.state === 'active' && before?.state === 'starting' && !windowVisible()) deps.notify(`Worker ${name} started`, '');
         workers.set(worker.uuid, worker);
       }
       for (const uuid of message.removed) workers.delete(uuid);
@@ -289,9 +293,8 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
       .request({ type: op.type, workerid: uuid }, requester)
       .catch((err: unknown) => void errors.push((err as Error).message))
       .then(() => {
-        // The tray gives no other feedback; the window, when it is visible, shows the outcome itself.
+        // The tray shows no error text; success shows as the worker's new state.
         if (errors.length > 0) deps.notify(`${op.verb} ${name} failed`, errors.join('\n'));
-        else if (!windowVisible()) deps.notify(`Worker ${name} ${op.done}`, '');
       });
   }
 

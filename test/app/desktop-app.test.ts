@@ -196,6 +196,21 @@ describe('workers from the tray and quitting', () => {
     await waitFor(() => app.state().workers[0].state === 'active', 5000, 'the tray to show it active');
   });
 
+  it('a failed start from the tray is notified with the reason', async () => {
+    const { fakes, app } = await launch();
+    const service = app.service()!;
+    const client = await ManagerClient.connect(service.url);
+    await createWorker(client, service.settings.workersDir, 'broken', { exit_at: 'start', exit_code: 3 });
+    client.close();
+    await waitFor(() => fakes.tray().status.includes('0/1 workers'), 5000, 'the worker in the tray');
+    fakes.tray().click('Workers', 'broken', 'Start');
+    await waitFor(() => fakes.notifications.length > 0, 20_000, 'the failure notice');
+    expect(fakes.notifications[0]!.title).toBe('Starting broken failed');
+    expect(fakes.notifications[0]!.body).toMatch(/^Could not activate worker with id broken/);
+    await waitFor(() => app.state().workers[0]?.state === 'crashed', 5000, 'the crashed state');
+    expect(fakes.notifications).toHaveLength(1);
+  });
+
   it('quit stops the workers it started, shows progress, ignores a second quit, and leaves nothing running', async () => {
     const { fakes, app, pid } = await withActiveWorker();
     const url = app.service()!.url;
