@@ -205,8 +205,8 @@ describe('workers from the tray and quitting', () => {
     await waitFor(() => fakes.tray().status.includes('0/1 workers'), 5000, 'the worker in the tray');
     fakes.tray().click('Workers', 'broken', 'Start');
     await waitFor(() => fakes.notifications.length > 0, 20_000, 'the failure notice');
-    expect(fakes.notifications[0]!.title).toBe('Starting broken failed');
-    expect(fakes.notifications[0]!.body).toMatch(/^Could not activate worker with id broken/);
+    expect(fakes.notifications[0].title).toBe('Starting broken failed');
+    expect(fakes.notifications[0].body).toMatch(/^Could not activate worker with id broken/);
     await waitFor(() => app.state().workers[0]?.state === 'crashed', 5000, 'the crashed state');
     expect(fakes.notifications).toHaveLength(1);
   });
