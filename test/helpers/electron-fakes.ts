@@ -27,6 +27,7 @@ export class FakeApp extends EventEmitter {
   /** Times the app actually went on to exit (a `quit` whose before-quit was not prevented). */
   exits = 0;
   quitRequests = 0;
+  exitCode?: number;
 
   constructor(readonly dirs: { userData: string; logs: string }) {
     super();
@@ -44,6 +45,9 @@ export class FakeApp extends EventEmitter {
     const event = preventable();
     this.emit('before-quit', event);
     if (!event.defaultPrevented) this.exits++;
+  }
+  exit(code = 0): void {
+    this.exitCode = code;
   }
   getVersion(): string {
     return '0.1.0-test';
