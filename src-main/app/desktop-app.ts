@@ -93,6 +93,8 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     log.info(`Second launch: ${argv.join(' ')}`);
     if (!parseLaunchOptions(argv).hidden) showWindow();
   });
+  // macOS: clicking the Dock icon.
+  app.on('activate', () => showWindow());
   // Without a listener Electron quits when the last window closes; the tray keeps the app unless set otherwise.
   app.on('window-all-closed', () => {
     if (settings.get().quitOnWindowClose) app.quit();

@@ -87,6 +87,12 @@ describe('start', () => {
     fakes.tray().click('Open Workermanager');
     expect(fakes.windows).toHaveLength(1);
     expect(fakes.windows[0].visible).toBe(true);
+    fakes.windows[0].userClose();
+    expect(fakes.windows[0].visible).toBe(false);
+    // macOS: the Dock icon brings the same window back.
+    fakes.app.emit('activate');
+    expect(fakes.windows).toHaveLength(1);
+    expect(fakes.windows[0].visible).toBe(true);
   });
 
   it('a second instance hands over its arguments and quits; the first focuses its window', async () => {
