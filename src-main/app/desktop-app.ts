@@ -340,6 +340,11 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
 
   function showWindow(): void {
     if (quitting) return;
+    // No manager to show yet: the port is taken and nobody chose what to do, so ask again.
+    if (target.managerUrl === '') {
+      if (phase.phase === 'port-taken') void askAboutOccupant(phase.occupant, phase.message);
+      return;
+    }
     if (!win || win.isDestroyed()) win = createAppWindow();
     if (win.isMinimized()) win.restore();
     win.show();

@@ -158,6 +158,10 @@ describe('start', () => {
     expect(() => fakes.tray().item('Use it')).toThrow();
     expect(fakes.tray().item('Try again').enabled).not.toBe(false);
     expect(app.service()).toBeUndefined();
+    // There is no manager to show: opening the window asks again instead.
+    fakes.tray().click('Open Workermanager');
+    expect(fakes.windows).toHaveLength(0);
+    await waitFor(() => fakes.dialogs.length === 2, 5000, 'the dialog again');
   });
 });
 
