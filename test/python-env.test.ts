@@ -203,6 +203,25 @@ describe('a worker in its own venv (pip, offline)', () => {
     await stop(client, uuid);
   }, 120_000);
 
+  it('a start that fails after an update says so and names the rollback', async () => {
+    await editConfig(m.workersDir, uuid, (c) => {
+      c.update_on_startup = { funcnodes: true };
+      c.package_dependencies = {};
+      c.standin = { exit_at: 'start', exit_code: 1 };
+    });
+    const run = await start(client, uuid);
+    expect(run.ok).toBe(false);
+    expect(run.error).toMatch(
+      new RegExp(
+        `^Could not activate worker with id ${uuid}\\. The worker process exited during start \\(code 1\\)\\. ` +
+          `Its environment was updated just before this start \\(snapshot \\d{8}T\\d{9}Z\\); "fnwm worker --uuid ${uuid} env rollback" restores`,
+      ),
+    );
+    await editConfig(m.workersDir, uuid, (c) => {
+      delete c.standin;
+    });
+  }, 120_000);
+
   it('rollback of a running worker is refused; a broken venv (python deleted) gives a clear error', async () => {
     await editConfig(m.workersDir, uuid, (c) => {
       c.package_dependencies = {};
@@ -301,7 +320,10 @@ describe('with uv (a stand-in that records its arguments: uv cannot be installed
         expect((await readConfig(m.workersDir, uuid)).env_path).toBe(path.join(dataDir, '.venv'));
         expect(existsSync(path.join(dataDir, 'pyproject.toml'))).toBe(true);
       }
-      // The progress of both creations interleaved: they ran side by side.
+      // Side by side, not one after the other: the second worker's first step came before the first's last.
+      const firstOf = (uuid: string) => calls.findIndex((c) => c.cwd.endsWith(uuid));
+      const lastOf = (uuid: string) => calls.findLastIndex((c) => c.cwd.endsWith(uuid));
+      expect(Math.max(firstOf(one.uuid), firstOf(two.uuid))).toBeLessThan(Math.min(lastOf(one.uuid), lastOf(two.uuid)));
       await rm(uvLog);
       await editConfig(m.workersDir, one.uuid, (c) => {
         c.package_dependencies = { a: { package: 'fn-dep-a', version: null }, b: { package: 'fn-dep-b', version: '>=1.0' } };

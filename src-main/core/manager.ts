@@ -142,13 +142,15 @@ export class WorkerManager {
       requester.send(message);
       this.deps.broadcast(message, requester);
     };
-    const release = status.hold();
+    // Held from the JSON write to our last frame (not during a long install: other workers' news flows).
+    let release: (() => void) | undefined;
     try {
       let config: WorkerConfig;
       try {
         config = await registry.create(options, this.deps.createDefaults, async (uuid, dataDir) => {
           const envPath = inVenv ? await envs.create(dataDir, announce) : null;
           if (inVenv) log.info(`Created the virtual environment of worker ${uuid} in ${envPath}`);
+          release = status.hold();
           announce(progressStep.writingConfig());
           return { env_path: envPath };
         });
@@ -168,7 +170,7 @@ export class WorkerManager {
       log.info(`Created worker ${config.uuid} (${String(config.name)})`);
     } finally {
       this.inFlight.delete(key);
-      release();
+      release?.();
     }
     this.sendStatusIfUnsubscribed(requester);
   }
