@@ -2,12 +2,12 @@
  * The built `fnwm` CLI with per-worker venvs: `worker new` (a real venv, offline), `doctor`, the env
  * helpers `modules|py|pip` (output and exit codes passed through), `env history|rollback`.
  */
-import { chmod, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertCliBuilt, cliEnv, fnwm, lines, show, stopManagersFor, writeManagerConfig, freePort, type CliResult, type Env } from './helpers/cli.js';
 import { killWorkers, makeTempDir } from './helpers/manager.js';
-import { buildWheels, offlinePip } from './helpers/python-env.js';
+import { buildWheels, offlinePip, writeOldPython } from './helpers/python-env.js';
 import { randomPortRange } from './helpers/standin.js';
 
 function expectOk(r: CliResult): void {
@@ -47,9 +47,7 @@ describe('fnwm with per-worker venvs', () => {
     expect(r.stdout).toMatch(/uv +not found: venvs are made with python -m venv and pip/);
     expect(r.stdout).toContain(`PIP_FIND_LINKS=${wheelhouse}`);
 
-    const old = path.join(dir, 'python-old');
-    await writeFile(old, '#!/bin/sh\necho /usr/bin/python3.9\necho 3.9.2\n');
-    await chmod(old, 0o755);
+    const old = await writeOldPython(dir);
     const bad = await fnwm(['--dir', dir, 'doctor'], { ...env, FUNCNODES_PYTHON: old });
     expect(bad.exitCode, show(bad)).toBe(1);
     expect(bad.stdout).toMatch(/problem: Python .*python-old is 3\.9\.2; FuncNodes needs 3\.11 or newer/);

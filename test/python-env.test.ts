@@ -4,7 +4,7 @@
  * lines (through a stand-in uv), Python discovery.
  */
 import { existsSync } from 'node:fs';
-import { chmod, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ManagerClient } from '../src-main/core/client.js';
@@ -12,7 +12,7 @@ import type { ParsedManagerFrame, ProgressMessage, WorkerConfig } from '../src-m
 import { inspectPython, MIN_PYTHON } from '../src-main/core/python-env/discovery.js';
 import { throttleLines } from '../src-main/core/python-env/installer.js';
 import { collect, makeTempDir, messageOf, readUntil, startTestManager, type TestManager } from './helpers/manager.js';
-import { buildWheels, installedVersions, offlinePip, standinUv } from './helpers/python-env.js';
+import { buildWheels, installedVersions, offlinePip, readUvCalls, standinUv, writeOldPython } from './helpers/python-env.js';
 
 const initialCwd = process.cwd();
 
@@ -267,9 +267,7 @@ describe('creation failures', () => {
 
   it('a Python older than 3.11 is refused with a clear error', async () => {
     const dir = await makeTempDir();
-    const oldPython = path.join(dir, 'python-old');
-    await writeFile(oldPython, '#!/bin/sh\necho /usr/bin/python3.9\necho 3.9.2\n');
-    await chmod(oldPython, 0o755);
+    const oldPython = await writeOldPython(dir);
     const info = await inspectPython(oldPython, process.env);
     expect(info.problem).toMatch(/is 3\.9\.2; FuncNodes needs 3\.11 or newer/);
     const real = await inspectPython('python3', process.env);
@@ -299,10 +297,7 @@ describe('with uv (a stand-in that records its arguments: uv cannot be installed
     try {
       const [c1, c2] = [await m.connect(), await m.connect()];
       const [one, two] = await Promise.all([createInVenv(c1, 'uv-one'), createInVenv(c2, 'uv-two')]);
-      const calls = (await readFile(uvLog, 'utf8'))
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { cwd: string; argv: string[] });
+      const calls = await readUvCalls(uvLog);
       const py = m.service.python;
       for (const uuid of [one.uuid, two.uuid]) {
         const dataDir = path.join(m.workersDir, `worker_${uuid}`);
@@ -332,10 +327,7 @@ describe('with uv (a stand-in that records its arguments: uv cannot be installed
       expect(run.ok, run.error).toBe(true);
       const dataDir = path.join(m.workersDir, `worker_${one.uuid}`);
       const venvPy = path.join(dataDir, '.venv', 'bin', 'python');
-      const startCalls = (await readFile(uvLog, 'utf8'))
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { cwd: string; argv: string[] });
+      const startCalls = await readUvCalls(uvLog);
       expect(startCalls.map((c) => c.cwd)).toEqual(startCalls.map(() => dataDir));
       expect(startCalls.map((c) => c.argv.join(' '))).toEqual([
         `pip freeze --python ${venvPy}`,

@@ -4,7 +4,7 @@
  * an environment that keeps pip away from this machine's configured indexes, and a reader of what is
  * installed in a venv.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -46,4 +46,20 @@ export async function installedVersions(python: string): Promise<Record<string, 
   const code = 'import importlib.metadata as m, json; print(json.dumps({d.metadata["Name"]: d.version for d in m.distributions()}))';
   const { stdout } = await execa(python, ['-c', code], { extendEnv: false, env: { PATH: process.env.PATH } });
   return JSON.parse(stdout) as Record<string, string>;
+}
+
+/** A "Python" that runs and reports itself as 3.9.2 (too old for FuncNodes). */
+export async function writeOldPython(dir: string): Promise<string> {
+  const file = path.join(dir, 'python-old');
+  await writeFile(file, '#!/bin/sh\necho /usr/bin/python3.9\necho 3.9.2\n');
+  await chmod(file, 0o755);
+  return file;
+}
+
+/** The calls the stand-in uv recorded: one `{cwd, argv}` per line. */
+export async function readUvCalls(log: string): Promise<{ cwd: string; argv: string[] }[]> {
+  return (await readFile(log, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { cwd: string; argv: string[] });
 }
