@@ -145,13 +145,15 @@ export class WorkerManager {
     // Held from the JSON write to our last frame (not during a long install: other workers' news flows).
     let release: (() => void) | undefined;
     try {
+      // Without a venv the original's order holds: "Writing configuration." first.
+      if (!inVenv) announce(progressStep.writingConfig());
       let config: WorkerConfig;
       try {
         config = await registry.create(options, this.deps.createDefaults, async (uuid, dataDir) => {
           const envPath = inVenv ? await envs.create(dataDir, announce) : null;
           if (inVenv) log.info(`Created the virtual environment of worker ${uuid} in ${envPath}`);
           release = status.hold();
-          announce(progressStep.writingConfig());
+          if (inVenv) announce(progressStep.writingConfig());
           return { env_path: envPath };
         });
       } catch (err) {
