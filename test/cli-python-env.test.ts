@@ -103,4 +103,12 @@ describe('fnwm with per-worker venvs', () => {
     const restored = await run('worker', '--name', 'demo', 'pip', 'list', '--format', 'freeze');
     expect(lines(restored.stdout)).toEqual(expect.arrayContaining(['funcnodes==1.0.0', 'funcnodes-core==1.0.0', 'funcnodes-worker==1.0.0']));
   }, 180_000);
+
+  it('a venv whose python is gone: the env helpers say so', async () => {
+    const uuid = lines((await run('worker', 'list')).stdout).find((line) => line.endsWith('\tdemo'))!.split('\t')[0]!;
+    await rm(path.join(dir, 'workers', `worker_${uuid}`, '.venv', 'bin', 'python'));
+    const r = await run('worker', '--name', 'demo', 'pip', 'list');
+    expect(r.exitCode, show(r)).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^fnwm: The virtual environment of worker ${uuid} is broken: .*/bin/python is missing$`));
+  });
 });
