@@ -265,6 +265,21 @@ describe('creation failures', () => {
     }
   }, 120_000);
 
+  it('a manager that stops during a creation ends the installer and leaves nothing behind', async () => {
+    const m = await startTestManager({ env: offlinePip('/nonexistent-fnwm-wheelhouse') });
+    try {
+      const client = await m.connect();
+      client.send({ type: 'new_worker', kwargs: { name: 'interrupted', in_venv: true } });
+      const { found } = await readUntil(client, 'progress');
+      expect(found.message).toBe('Making virtual environment.');
+      await m.service.stop('test');
+      expect(await readdir(m.workersDir)).toEqual([]);
+      expect(m.logs.some((line) => line.includes('new_worker failed') && line.includes('was cancelled'))).toBe(true);
+    } finally {
+      await m.close();
+    }
+  }, 60_000);
+
   it('a Python older than 3.11 is refused with a clear error', async () => {
     const dir = await makeTempDir();
     const oldPython = await writeOldPython(dir);

@@ -81,13 +81,20 @@ export class WorkerManager {
   private readonly activations = new Map<string, Activation>();
   /** The latest frame of each broadcast operation still running (new_worker), for clients that join late. */
   private readonly inFlight = new Map<symbol, ProgressMessage>();
+  /** Ends the installers of creations still running when the manager stops (they clean up after themselves). */
+  private readonly creations = new AbortController();
+  private readonly creating = new Set<Promise<void>>();
 
   constructor(private readonly deps: ManagerDeps) {}
 
   handle(request: Extract<ClientRequest, { type: 'new_worker' | WorkerIdRequestType | EnvRequestType }>, requester: Requester): Promise<void> {
     switch (request.type) {
-      case 'new_worker':
-        return this.newWorker(request.options, requester);
+      case 'new_worker': {
+        const creation = this.newWorker(request.options, requester);
+        this.creating.add(creation);
+        void creation.finally(() => this.creating.delete(creation)).catch(() => undefined);
+        return creation;
+      }
       case 'set_active':
         return this.withReset(requester, () => this.activate(request.workerid, requester));
       case 'stop_worker':
@@ -101,6 +108,12 @@ export class WorkerManager {
       case 'env_rollback':
         return this.withReset(requester, () => this.envRollback(request.workerid, requester));
     }
+  }
+
+  /** Manager shutdown: creations in progress fail now; resolves once they have removed their half-made data dirs. */
+  async cancelCreations(): Promise<void> {
+    this.creations.abort(new OperationError('the Workermanager is stopping'));
+    await Promise.allSettled(this.creating);
   }
 
   /** What a client that subscribes now has missed: the current step of each creation in progress. */
@@ -150,7 +163,7 @@ export class WorkerManager {
       let config: WorkerConfig;
       try {
         config = await registry.create(options, this.deps.createDefaults, async (uuid, dataDir) => {
-          const envPath = inVenv ? await envs.create(dataDir, announce) : null;
+          const envPath = inVenv ? await envs.create(dataDir, announce, this.creations.signal) : null;
           if (inVenv) log.info(`Created the virtual environment of worker ${uuid} in ${envPath}`);
           release = status.hold();
           if (inVenv) announce(progressStep.writingConfig());

@@ -217,7 +217,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
       log.info(`Stopping the Workermanager (${reason})`);
       killWatcher.close();
       // Clients keep seeing the workers go while they stop; then the hub closes.
-      const workersDone = settings.keepWorkers ? Promise.resolve() : lifecycle.shutdown();
+      const workersDone = Promise.all([manager.cancelCreations(), settings.keepWorkers ? undefined : lifecycle.shutdown()]);
       void workersDone.then(async () => {
         status.stop();
         lifecycle.dispose();
