@@ -105,7 +105,7 @@ describe('fnwm with per-worker venvs', () => {
   }, 180_000);
 
   it('a venv whose python is gone: the env helpers say so', async () => {
-    const uuid = lines((await run('worker', 'list')).stdout).find((line) => line.endsWith('\tdemo'))!.split('\t')[0]!;
+    const uuid = lines((await run('worker', 'list')).stdout).find((line) => line.endsWith('\tdemo'))!.split('\t')[0];
     await rm(path.join(dir, 'workers', `worker_${uuid}`, '.venv', 'bin', 'python'));
     const r = await run('worker', '--name', 'demo', 'pip', 'list');
     expect(r.exitCode, show(r)).toBe(1);
