@@ -9,7 +9,7 @@ import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import { ReportedError, type Report } from '../manager.js';
-import { progress, progressStep, type ProgressMessage, type WorkerConfig } from '../protocol.js';
+import { progress, progressStep, type WorkerConfig } from '../protocol.js';
 import { pythonInVenv } from '../python.js';
 import {
   addFuncnodesCommands,
@@ -55,11 +55,11 @@ export class PythonEnvs {
     const pyproject = path.join(dataDir, 'pyproject.toml');
     const hasPyproject = existsSync(pyproject);
     report(progressStep.makingVenv());
-    await this.runAll(makeVenvCommands(this.opts, venvDir, hasPyproject), venvDir, progressStep.makingVenv(), report, signal);
+    await this.runAll(makeVenvCommands(this.opts, venvDir, hasPyproject), venvDir, progressStep.makingVenv().progress, report, signal);
     // uv init wrote one already; pip needs ours.
     if (!existsSync(pyproject)) await writeFile(pyproject, pyprojectText(`worker-${path.basename(dataDir)}`));
     report(progressStep.addingFuncnodes());
-    await this.runAll(addFuncnodesCommands(this.opts, venvDir), venvDir, progressStep.addingFuncnodes(), report, signal);
+    await this.runAll(addFuncnodesCommands(this.opts, venvDir), venvDir, progressStep.addingFuncnodes().progress, report, signal);
     return venvDir;
   }
 
@@ -89,7 +89,7 @@ export class PythonEnvs {
       ? `Its environment was updated just before this start (snapshot ${snapshot.id}); "fnwm worker --uuid ${config.uuid} env rollback" restores the versions it had.`
       : undefined;
     try {
-      await this.runAll(commands, venvDir, progressStep.updatingPackage(''), report, signal);
+      await this.runAll(commands, venvDir, progressStep.updatingPackage('').progress, report, signal);
     } catch (err) {
       if (signal?.aborted) throw err;
       log.warn(`Updating worker ${config.uuid} failed, starting it with its installed versions: ${(err as Error).message}`);
@@ -110,7 +110,7 @@ export class PythonEnvs {
     if (!newest) throw new ReportedError(`There is no environment snapshot in ${dataDir} yet (one is taken before each update on start).`);
     const step = progress(`Restoring the environment of ${newest.id}.`, 0.5);
     report(step);
-    await this.runAll([restoreCommand(this.opts, venvDir, newest.file)], venvDir, step, report);
+    await this.runAll([restoreCommand(this.opts, venvDir, newest.file)], venvDir, step.progress, report);
     return newest;
   }
 
@@ -133,10 +133,10 @@ export class PythonEnvs {
     return this.opts.uv ? { ...this.opts.env, UV_PROJECT_ENVIRONMENT: path.basename(venvDir) } : this.opts.env;
   }
 
-  /** Runs the commands in order; each output line becomes a progress frame like `step` (throttled). */
-  private async runAll(commands: Command[], venvDir: string, step: ProgressMessage, report: Report, signal?: AbortSignal): Promise<void> {
+  /** Runs the commands in order; each output line becomes a progress frame at the step's `fill` (throttled). */
+  private async runAll(commands: Command[], venvDir: string, fill: number, report: Report, signal?: AbortSignal): Promise<void> {
     const env = this.installEnv(venvDir);
-    const lines = throttleLines((line) => report({ ...step, message: line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line }));
+    const lines = throttleLines((line) => report(progress(line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line, fill)));
     try {
       for (const command of commands) {
         this.opts.log.info(`Running ${describe(command)} in ${command.cwd}`);
