@@ -484,12 +484,6 @@ describe('worker commands against a running manager', () => {
   });
 
   describe('errors: one "fnwm:" line, non-zero exit', () => {
-    it('worker new without --not-in-venv fails and creates nothing', async () => {
-      const before = (await readdir(workersDir)).sort();
-      expectOneError(await run('worker', 'new', '--name', 'venvy'), /virtual environment/);
-      expect((await readdir(workersDir)).sort()).toEqual(before);
-    });
-
     it('worker new without --name', async () => {
       expectOneError(await run('worker', 'new', '--not-in-venv'), /--name/);
     });

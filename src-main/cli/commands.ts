@@ -18,6 +18,8 @@ import {
 } from '../core/protocol.js';
 import { startManagerService } from '../core/service.js';
 import { AutostartError, ensureManager, managerUrl } from './autostart.js';
+import { doctor } from './doctor.js';
+import { ENV_TOOLS, runInWorkerEnv, splitToolArgs, type EnvTool } from './worker-env.js';
 
 export const USAGE = `Usage: fnwm [--dir D] [--host H] [--port P] <command>
 
@@ -31,6 +33,10 @@ Commands:
   worker (--name N | --uuid U) start|stop|restart|delete
   worker (--name N | --uuid U) status [--json]          state, pid, uptime, last exit, last output lines
   worker (--name N | --uuid U) logs [--follow]          its last ${LOG_TAIL_LINES} output lines; --follow keeps printing
+  worker (--name N | --uuid U) modules|py|pip <args…>   run funcnodes modules, python or pip in the worker's env
+  worker (--name N | --uuid U) env history|rollback     its env snapshots (taken before each update on start);
+                                                        rollback reinstalls the newest one (worker stopped)
+  doctor                                                what Python, funcnodes, uv, config dir and port are used
   stop                                                  stop the running Workermanager
 
 Worker commands start a headless Workermanager in the background when none answers.
@@ -51,8 +57,9 @@ export interface CliIo {
 const OPERATION_TIMEOUT_MS = 450_000;
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const { own, toolArgs } = splitToolArgs(argv);
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: own,
     allowPositionals: true,
     strict: true,
     options: {
@@ -88,6 +95,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   // Port 0 means "any free port" to a server; a client cannot find a manager there.
   if (settings.port === 0) throw new CliError('Port 0 (from --port or config worker_manager.port) only makes sense for startworkermanager; give the port the Workermanager listens on');
   if (command === 'stop' && sub === undefined) return stopManager(settings, io);
+  if (command === 'doctor' && sub === undefined) return doctor(settings, io);
   if (command !== 'worker' || rest.length > 0) throw new CliError(`Unknown command: ${positionals.join(' ')} (see fnwm --help)`);
 
   if (sub === 'list' && action === undefined) return listWorkers(settings, io, values.full === true);
@@ -109,6 +117,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const by = { uuid: values.uuid, name: values.name };
   if (sub === 'status' && action === undefined) return workerStatus(settings, io, by, values.json === true);
   if (sub === 'logs' && action === undefined) return workerLogs(settings, io, by, values.follow === true);
+  if (toolArgs !== undefined && (ENV_TOOLS as readonly string[]).includes(sub ?? '')) return runInWorkerEnv(settings, io, by, sub as EnvTool, toolArgs);
+  if (sub === 'env' && action === 'history') return envHistory(settings, io, by);
+  if (sub === 'env' && action === 'rollback') return envRollback(settings, io, by);
   throw new CliError(`Unknown command: ${positionals.join(' ')} (see fnwm --help)`);
 }
 
@@ -306,5 +317,29 @@ async function workerLogs(settings: ManagerSettings, io: CliIo, by: { uuid?: str
     // --follow: until the manager goes away or the user interrupts.
     if (followLogs) await client.until((f) => print(f, false), 2 ** 31 - 1).catch(() => undefined);
   });
+  return 0;
+}
+
+async function envHistory(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }): Promise<number> {
+  const history = await withClient(settings, io, async (client) => {
+    const worker = findWorker(await fetchStatus(client), by);
+    client.send({ type: 'env_history', workerid: worker.uuid });
+    return client.until(follow(io, (f) => (f.kind === 'message' && f.message.type === 'env_history' ? f.message : undefined)), 10_000);
+  });
+  if (history.snapshots.length === 0) io.out(`Worker ${history.uuid} has no environment snapshots yet (one is taken before each update on start)`);
+  for (const snapshot of history.snapshots) {
+    io.out(`${snapshot.id}\t${new Date(snapshot.created).toISOString()}\t${snapshot.packages.length} packages`);
+    for (const line of snapshot.packages) io.out(`  ${line}`);
+  }
+  return 0;
+}
+
+async function envRollback(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }): Promise<number> {
+  const done = await withClient(settings, io, async (client) => {
+    const worker = findWorker(await fetchStatus(client), by);
+    client.send({ type: 'env_rollback', workerid: worker.uuid });
+    return client.until(follow(io, (f) => (f.kind === 'message' && f.message.type === 'env_rolled_back' ? f.message : undefined)), OPERATION_TIMEOUT_MS);
+  });
+  io.out(`Worker ${done.uuid}: environment restored to snapshot ${done.snapshot}`);
   return 0;
 }

@@ -19,6 +19,8 @@ export interface ManagerSettings {
   port: number;
   /** `worker_manager.python`: the interpreter for workers without a venv, below `FUNCNODES_PYTHON`. */
   python?: string;
+  /** `worker_manager.uv`: the uv executable for venvs, or `false` to never use uv (default: `uv` on PATH). */
+  uv?: string | false;
   /** Extra browser origins allowed to connect (`worker_manager.allowed_origins`). */
   allowedOrigins: string[];
   /** Extra names accepted in the `Host` header (`worker_manager.allowed_hosts`). */
@@ -114,6 +116,7 @@ export async function loadSettings(overrides: ConfigOverrides = {}, env: Env = p
     host: overrides.host ?? (typeof wm.host === 'string' ? wm.host : DEFAULT_HOST),
     port,
     python: typeof wm.python === 'string' && wm.python !== '' ? wm.python : undefined,
+    uv: wm.uv === false ? false : typeof wm.uv === 'string' && wm.uv !== '' ? wm.uv : undefined,
     allowedOrigins: stringList(wm.allowed_origins),
     allowedHosts: stringList(wm.allowed_hosts),
     maxPayload,

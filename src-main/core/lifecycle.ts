@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import WebSocket from 'ws';
 import type { Logger } from './log.js';
 import { probeWorker, type ProbeResult } from './liveness.js';
-import { OperationError, type Report, type WorkerLifecycle } from './manager.js';
+import { OperationError, ReportedError, type Report, type WorkerLifecycle } from './manager.js';
 import { settlesWithin, sleep, terminateTree, waitForPidExit } from './process-tree.js';
 import { progressStep, workerUrl, type WorkerConfig } from './protocol.js';
 import { workerPython } from './python.js';
@@ -40,6 +40,11 @@ export interface LifecycleOptions {
   /** SIGTERM → SIGKILL grace (default 5 s). */
   killGraceMs?: number;
   probe?: (config: WorkerConfig) => Promise<ProbeResult>;
+  /**
+   * Runs before each spawn (not for a process found running): a venv's check and updates. Its note is
+   * added to the reason of a start that then fails.
+   */
+  prepareStart?: (config: WorkerConfig, report: Report, signal: AbortSignal) => Promise<{ note?: string }>;
 }
 
 interface Child {
@@ -96,6 +101,8 @@ export class ProcessLifecycle implements WorkerLifecycle {
         await this.waitUntilActive(uuid, report, undefined, abort.signal);
         return;
       }
+      const { note } = (await this.opts.prepareStart?.(read.config, report, abort.signal)) ?? {};
+      abort.signal.throwIfAborted();
       report(progressStep.starting());
       const child = this.spawn(read.config);
       report(progressStep.contacting());
@@ -104,7 +111,7 @@ export class ProcessLifecycle implements WorkerLifecycle {
       } catch (err) {
         child.expectExit = true;
         await terminateTree(child.pid, this.opts.killGraceMs ?? 5_000);
-        throw err;
+        throw note === undefined ? err : new ReportedError(`${capitalised((err as Error).message)}. ${note}`);
       }
     } catch (err) {
       failure = (err as Error).message;
@@ -384,6 +391,10 @@ export class ProcessLifecycle implements WorkerLifecycle {
     if (this.children.has(uuid) || this.logListeners.has(uuid)) return;
     this.logs.get(uuid)?.stop();
   }
+}
+
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Sends `stop_worker` and does not wait for the result, which a real worker may never deliver (spec §14.1). */

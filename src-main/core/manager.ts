@@ -11,12 +11,15 @@ import {
   reachableHost,
   RESET_PROGRESS,
   type ClientRequest,
+  type EnvRequestType,
   type WorkerIdRequestType,
   type ManagerMessage,
   type NewWorkerOptions,
   type ProgressMessage,
   type WorkerConfig,
 } from './protocol.js';
+import type { PythonEnvs } from './python-env/envs.js';
+import { resolveEnvPath } from './python.js';
 import { WorkerExistsError, type CreateDefaults, type Registry } from './registry.js';
 import type { StatusTracker } from './status.js';
 
@@ -58,6 +61,9 @@ interface Activation {
 
 export class OperationError extends Error {}
 
+/** An operation error whose message (whole sentences) the requester sees, not just the log. */
+export class ReportedError extends OperationError {}
+
 export interface ManagerDeps {
   registry: Registry;
   status: StatusTracker;
@@ -66,19 +72,29 @@ export interface ManagerDeps {
   broadcast: Broadcast;
   inVenvDefault: boolean;
   createDefaults: CreateDefaults;
+  envs: PythonEnvs;
 }
 
 export class WorkerManager {
   /** Lifecycle operations are serialised per worker (spec §3.8 recommendation). */
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly activations = new Map<string, Activation>();
+  /** The latest frame of each broadcast operation still running (new_worker), for clients that join late. */
+  private readonly inFlight = new Map<symbol, ProgressMessage>();
+  /** Ends the installers of creations still running when the manager stops (they clean up after themselves). */
+  private readonly creations = new AbortController();
+  private readonly creating = new Set<Promise<void>>();
 
   constructor(private readonly deps: ManagerDeps) {}
 
-  handle(request: Extract<ClientRequest, { type: 'new_worker' | WorkerIdRequestType }>, requester: Requester): Promise<void> {
+  handle(request: Extract<ClientRequest, { type: 'new_worker' | WorkerIdRequestType | EnvRequestType }>, requester: Requester): Promise<void> {
     switch (request.type) {
-      case 'new_worker':
-        return this.newWorker(request.options, requester);
+      case 'new_worker': {
+        const creation = this.newWorker(request.options, requester);
+        this.creating.add(creation);
+        void creation.finally(() => this.creating.delete(creation)).catch(() => undefined);
+        return creation;
+      }
       case 'set_active':
         return this.withReset(requester, () => this.activate(request.workerid, requester));
       case 'stop_worker':
@@ -87,7 +103,22 @@ export class WorkerManager {
         return this.restartWorker(request.workerid, requester);
       case 'delete_worker':
         return this.deleteWorker(request.workerid, requester);
+      case 'env_history':
+        return this.envHistory(request.workerid, requester);
+      case 'env_rollback':
+        return this.withReset(requester, () => this.envRollback(request.workerid, requester));
     }
+  }
+
+  /** Manager shutdown: creations in progress fail now; resolves once they have removed their half-made data dirs. */
+  async cancelCreations(): Promise<void> {
+    this.creations.abort(new OperationError('the Workermanager is stopping'));
+    await Promise.allSettled(this.creating);
+  }
+
+  /** What a client that subscribes now has missed: the current step of each creation in progress. */
+  currentProgress(): ProgressMessage[] {
+    return [...this.inFlight.values()];
   }
 
   private async withReset(requester: Requester, work: () => Promise<void>): Promise<void> {
@@ -109,33 +140,40 @@ export class WorkerManager {
     return run;
   }
 
-  /** Sequence N (spec §3.6), sent to the requester and every subscriber, then the reset the original forgot. */
+  /**
+   * Sequence N (spec §3.6), sent to the requester and every subscriber, then the reset the original forgot.
+   * With `in_venv` the venv is made (with the installers' output as progress) before the JSON exists, so a
+   * failed creation leaves nothing behind and is never broadcast.
+   */
   private async newWorker(options: NewWorkerOptions, requester: Requester): Promise<void> {
-    const { registry, status, log } = this.deps;
+    const { registry, status, log, envs } = this.deps;
     const inVenv = options.in_venv ?? this.deps.inVenvDefault;
-    if (inVenv) {
-      requester.send(
-        errorMessage(
-          'Cannot create a worker in its own virtual environment yet: this manager does not create venvs. ' +
-            'Send "in_venv": false (or set FUNCNODES_WORKER_IN_VENV=0) to create a worker that uses the manager\'s Python.',
-        ),
-      );
-      return;
-    }
-    const announce = (message: ManagerMessage) => {
+    const key = Symbol('new_worker');
+    const announce = (message: ProgressMessage) => {
+      if (message.message === '') this.inFlight.delete(key);
+      else this.inFlight.set(key, message);
       requester.send(message);
       this.deps.broadcast(message, requester);
     };
-    const release = status.hold();
+    // Held from the JSON write to our last frame (not during a long install: other workers' news flows).
+    let release: (() => void) | undefined;
     try {
-      announce(progressStep.writingConfig());
+      // Without a venv the original's order holds: "Writing configuration." first.
+      if (!inVenv) announce(progressStep.writingConfig());
       let config: WorkerConfig;
       try {
-        config = await registry.create(options, this.deps.createDefaults);
+        config = await registry.create(options, this.deps.createDefaults, async (uuid, dataDir) => {
+          const envPath = inVenv ? await envs.create(dataDir, announce, this.creations.signal) : null;
+          if (inVenv) log.info(`Created the virtual environment of worker ${uuid} in ${envPath}`);
+          release = status.hold();
+          if (inVenv) announce(progressStep.writingConfig());
+          return { env_path: envPath };
+        });
       } catch (err) {
-        const reason = err instanceof WorkerExistsError ? err.message : `could not write its files: ${(err as Error).message}`;
+        const known = err instanceof WorkerExistsError || err instanceof ReportedError;
+        const reason = known ? err.message : `could not write its files: ${(err as Error).message}`;
         log.warn(`new_worker failed: ${reason}`);
-        requester.send(errorMessage(`Could not create worker: ${reason}.`));
+        requester.send(errorMessage(`Could not create worker: ${reason}${reason.endsWith('.') ? '' : '.'}`));
         announce(RESET_PROGRESS);
         return;
       }
@@ -146,7 +184,8 @@ export class WorkerManager {
       announce(RESET_PROGRESS);
       log.info(`Created worker ${config.uuid} (${String(config.name)})`);
     } finally {
-      release();
+      this.inFlight.delete(key);
+      release?.();
     }
     this.sendStatusIfUnsubscribed(requester);
   }
@@ -175,7 +214,9 @@ export class WorkerManager {
       requester.send({ type: 'set_worker', data: browserReachable(read.config) });
     } catch (err) {
       log.warn(`set_active ${uuid} failed: ${(err as Error).message}`);
-      requester.send(errorMessage(errorText.activateFailed(uuid)));
+      // The original's text first (clients match it); then, for environment problems, what to do.
+      const detail = err instanceof ReportedError ? ` ${err.message}` : '';
+      requester.send(errorMessage(errorText.activateFailed(uuid) + detail));
     }
   }
 
@@ -272,6 +313,39 @@ export class WorkerManager {
       release();
       this.sendStatusIfUnsubscribed(requester);
     }
+  }
+
+  /** The worker's env snapshots, newest first (additive). */
+  private async envHistory(uuid: string, requester: Requester): Promise<void> {
+    const config = this.deps.status.find(uuid)?.config;
+    if (!config) return requester.send(errorMessage(errorText.deleteNotFound(uuid)));
+    const snapshots = await this.deps.envs.history(this.deps.registry.dataDir(config));
+    requester.send({ type: 'env_history', uuid, snapshots: snapshots.map(({ id, created, packages }) => ({ id, created, packages })) });
+  }
+
+  /** Reinstalls the newest snapshot's versions (additive); only while the worker is stopped. */
+  private async envRollback(uuid: string, requester: Requester): Promise<void> {
+    const { status, registry, lifecycle, envs, log } = this.deps;
+    const config = status.find(uuid)?.config;
+    if (!config) return requester.send(errorMessage(errorText.deleteNotFound(uuid)));
+    const envPath = config.env_path;
+    if (typeof envPath !== 'string' || envPath === '') {
+      return requester.send(errorMessage(`Worker ${uuid} has no virtual environment of its own (env_path is null): nothing to roll back.`));
+    }
+    await this.serialised(uuid, async () => {
+      if (lifecycle.isRunning(uuid)) {
+        return requester.send(errorMessage(`Worker ${uuid} is running: stop it before rolling back its environment.`));
+      }
+      try {
+        const snapshot = await envs.rollback(registry.dataDir(config), resolveEnvPath(envPath, registry.workersDir), (p) => requester.send(p));
+        log.info(`Rolled the environment of worker ${uuid} back to snapshot ${snapshot.id}`);
+        requester.send({ type: 'env_rolled_back', uuid, snapshot: snapshot.id });
+      } catch (err) {
+        const reason = err instanceof ReportedError ? err.message : `internal error: ${(err as Error).message}`;
+        log.warn(`env_rollback ${uuid} failed: ${reason}`);
+        requester.send(errorMessage(`Could not roll back the environment of worker ${uuid}: ${reason}`));
+      }
+    });
   }
 
   /** Subscribers get status changes as broadcasts; a requester that never asked still gets this one reply. */

@@ -155,7 +155,30 @@ export interface WorkerLogMessage {
   initial: boolean;
 }
 
-export type ExtensionMessage = ManagerInfoMessage | WorkerStatesMessage | WorkerLogMessage;
+/** A recorded `pip freeze` of a worker's venv, taken before an update on start. */
+export interface EnvSnapshotInfo {
+  id: string;
+  /** Epoch ms. */
+  created: number;
+  /** Requirement lines (`name==version`). */
+  packages: string[];
+}
+
+/** Reply to `env_history`: the worker's snapshots, newest first. */
+export interface EnvHistoryMessage {
+  type: 'env_history';
+  uuid: string;
+  snapshots: EnvSnapshotInfo[];
+}
+
+/** Reply to `env_rollback` once the versions of `snapshot` are installed again. */
+export interface EnvRolledBackMessage {
+  type: 'env_rolled_back';
+  uuid: string;
+  snapshot: string;
+}
+
+export type ExtensionMessage = ManagerInfoMessage | WorkerStatesMessage | WorkerLogMessage | EnvHistoryMessage | EnvRolledBackMessage;
 
 export type ManagerMessage =
   | ProgressMessage
@@ -225,6 +248,10 @@ export type PlainCommand = (typeof PLAIN_COMMANDS)[number];
 export const WORKER_ID_REQUESTS = ['set_active', 'stop_worker', 'restart_worker', 'delete_worker'] as const;
 export type WorkerIdRequestType = (typeof WORKER_ID_REQUESTS)[number];
 
+/** Additive: a worker's env snapshots and the rollback to the newest. */
+export const ENV_REQUESTS = ['env_history', 'env_rollback'] as const;
+export type EnvRequestType = (typeof ENV_REQUESTS)[number];
+
 /** The new_worker options this manager honours; the original passed any other key to a Python constructor. */
 export interface NewWorkerOptions {
   name?: string;
@@ -241,7 +268,7 @@ export interface NewWorkerOptions {
 export type ClientRequest =
   | { type: 'ping' | 'identify' | 'stop' | 'worker_status' }
   | { type: 'new_worker'; options: NewWorkerOptions }
-  | { type: WorkerIdRequestType; workerid: string }
+  | { type: WorkerIdRequestType | EnvRequestType; workerid: string }
   | { type: 'watch_workers' | 'unwatch_workers' }
   | { type: 'watch_logs'; workerid: string; lines: number }
   | { type: 'unwatch_logs'; workerid: string };
@@ -280,7 +307,7 @@ export function parseClientFrame(text: string): ParseResult {
   if (typeof msg.type !== 'string') return invalid('Invalid request: missing string field "type".');
   if (msg.type === 'new_worker') return parseNewWorker(msg.kwargs);
   if (msg.type === 'watch_workers' || msg.type === 'unwatch_workers') return { ok: true, request: { type: msg.type } };
-  if ((WORKER_ID_REQUESTS as readonly string[]).includes(msg.type) || msg.type === 'watch_logs' || msg.type === 'unwatch_logs') {
+  if ([...WORKER_ID_REQUESTS, ...ENV_REQUESTS, 'watch_logs', 'unwatch_logs'].includes(msg.type)) {
     const type = msg.type;
     if (!('workerid' in msg)) return invalid(`Invalid ${type} request: missing field "workerid".`);
     if (typeof msg.workerid !== 'string') return invalid(`Invalid ${type} request: "workerid" must be a string, got ${describe(msg.workerid)}.`);
@@ -293,7 +320,7 @@ export function parseClientFrame(text: string): ParseResult {
       }
       return { ok: true, request: { type, workerid: msg.workerid, lines } };
     }
-    return { ok: true, request: { type: type as WorkerIdRequestType, workerid: msg.workerid } };
+    return { ok: true, request: { type: type as WorkerIdRequestType | EnvRequestType, workerid: msg.workerid } };
   }
   return invalid(`Unknown request type ${JSON.stringify(msg.type)}.`);
 }
@@ -358,6 +385,8 @@ const MANAGER_TYPES = new Set([
   'manager_info',
   'worker_states',
   'worker_log',
+  'env_history',
+  'env_rolled_back',
 ]);
 
 /** For clients (CLI, renderer, tests): classify one text frame from the manager. */

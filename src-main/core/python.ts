@@ -1,6 +1,7 @@
 /**
  * Which Python runs a worker: `<env_path>/bin/python` for a worker with a venv, otherwise the manager's
- * interpreter: `FUNCNODES_PYTHON`, config `worker_manager.python`, then `python3`/`python` on PATH.
+ * interpreter: `FUNCNODES_PYTHON`, config `worker_manager.python`, then `python3`/`python` on PATH (and the
+ * `py` launcher on Windows). The same interpreter creates the workers' venvs.
  */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import type { WorkerConfig } from './protocol.js';
 
 type Env = Record<string, string | undefined>;
 
-function findOnPath(names: string[], env: Env): string | undefined {
+export function findOnPath(names: string[], env: Env): string | undefined {
   const dirs = (env.PATH ?? '').split(path.delimiter).filter(Boolean);
   const exts = process.platform === 'win32' ? ['.exe', ''] : [''];
   for (const name of names) {
@@ -29,13 +30,23 @@ function findOnPath(names: string[], env: Env): string | undefined {
 
 /** The interpreter for workers without a venv; `identify` reports it as `py`. */
 export function managerPython(env: Env, configured?: string): string {
-  return env.FUNCNODES_PYTHON || configured || findOnPath(['python3', 'python'], env) || 'python3';
+  // Windows: the `py` launcher when no python.exe is on PATH.
+  const names = process.platform === 'win32' ? ['python3', 'python', 'py'] : ['python3', 'python'];
+  return env.FUNCNODES_PYTHON || configured || findOnPath(names, env) || 'python3';
 }
 
 /** A relative `env_path` is resolved against the workers dir, as the original manager does (spec §2.8). */
+export function resolveEnvPath(envPath: string, workersDir: string): string {
+  return path.resolve(workersDir, envPath);
+}
+
+/** The interpreter inside a venv dir. */
+export function pythonInVenv(venvDir: string): string {
+  return process.platform === 'win32' ? path.join(venvDir, 'Scripts', 'python.exe') : path.join(venvDir, 'bin', 'python');
+}
+
 export function venvPython(envPath: string, workersDir: string): string {
-  const env = path.resolve(workersDir, envPath);
-  return process.platform === 'win32' ? path.join(env, 'Scripts', 'python.exe') : path.join(env, 'bin', 'python');
+  return pythonInVenv(resolveEnvPath(envPath, workersDir));
 }
 
 export function workerPython(config: WorkerConfig, workersDir: string, fallback: string): string {

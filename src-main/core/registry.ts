@@ -184,9 +184,15 @@ export class Registry {
   /**
    * Creates a worker without a venv as the original's files look (spec §4.1 recommendation): the data dir
    * and the JSON, with `pid: null` and no `.p`/`.runstate` left behind. A reference is copied as asked;
-   * a reference that does not exist is ignored, as in the original.
+   * a reference that does not exist is ignored, as in the original. `prepare` (the venv) runs in the data
+   * dir before the JSON is written, so nobody sees a worker that is not ready; if it fails, the data dir
+   * it was given is removed again (unless it existed before) and nothing else was written.
    */
-  async create(options: NewWorkerOptions, defaults: CreateDefaults): Promise<WorkerConfig> {
+  async create(
+    options: NewWorkerOptions,
+    defaults: CreateDefaults,
+    prepare?: (uuid: string, dataDir: string) => Promise<Partial<WorkerConfig>>,
+  ): Promise<WorkerConfig> {
     const uuid = options.uuid ?? newWorkerUuid(options.name);
     const paths = this.paths(uuid);
     if (await this.exists(uuid)) throw new WorkerExistsError(`Worker ${uuid} already exists`);
@@ -201,7 +207,14 @@ export class Registry {
         if (options.copyNS) nodespace = await this.readReferenceNodespace(options.reference);
       }
     }
-    await mkdir(paths.dataDir, { recursive: true });
+    const madeDataDir = (await mkdir(paths.dataDir, { recursive: true })) !== undefined;
+    let prepared: Partial<WorkerConfig> | undefined;
+    try {
+      prepared = await prepare?.(uuid, paths.dataDir);
+    } catch (err) {
+      if (madeDataDir) await this.removeDir(paths.dataDir);
+      throw err;
+    }
     if (nodespace !== undefined) await writeJsonAtomic(path.join(paths.dataDir, 'nodespace.json'), nodespace);
     const config: WorkerConfig = {
       type: 'WSWorker',
@@ -216,6 +229,7 @@ export class Registry {
       host: options.host ?? defaults.host,
       port: options.port ?? defaults.port,
       ssl: false,
+      ...prepared,
     };
     await writeJsonAtomic(paths.json, config);
     return config;

@@ -13,7 +13,9 @@ import { ProcessLifecycle, type LifecycleOptions } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { WorkerManager, type Requester } from './manager.js';
 import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest } from './protocol.js';
-import { managerPython } from './python.js';
+import { findUv } from './python-env/discovery.js';
+import { PythonEnvs } from './python-env/envs.js';
+import { managerPython, resolveEnvPath } from './python.js';
 import { Registry } from './registry.js';
 import { StatusTracker, type StatusOptions } from './status.js';
 import { createUiHandler } from './ui-server.js';
@@ -69,6 +71,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   const python = managerPython(env, settings.python);
   const registry = new Registry(settings.workersDir, log);
   const status = new StatusTracker(registry, log, options.status);
+  const envs = new PythonEnvs({ python, uv: findUv(env, settings.uv), env, log });
   // The lifecycle feeds the states; the states read the lifecycle's log tails.
   const states: WorkerStates = new WorkerStates(status, (uuid, lines) => lifecycle.tail(uuid, lines));
   const lifecycle = new ProcessLifecycle({
@@ -81,6 +84,10 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     configDir: settings.configDir,
     python,
     env,
+    prepareStart: async (config, report, signal) =>
+      typeof config.env_path === 'string' && config.env_path !== ''
+        ? envs.prepareStart(config, registry.dataDir(config), resolveEnvPath(config.env_path, settings.workersDir), report, signal)
+        : {},
   });
   const watches = new Map<Connection, ConnectionWatches>();
 
@@ -107,6 +114,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
       host: env.FUNCNODES_HOST || 'localhost',
       port: Number(env.FUNCNODES_WS_WORKER_STARTPORT) || 9382,
     },
+    envs,
   });
 
   async function dispatch(connection: Connection, text: string): Promise<void> {
@@ -127,7 +135,10 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
           return connection.send({ class: 'WorkerManager', py: python });
         case 'worker_status':
           connection.subscribed = true;
-          return connection.send(status.statusFrame());
+          connection.send(status.statusFrame());
+          // A creation already under way: show its current step (it broadcasts the rest).
+          for (const frame of manager.currentProgress()) connection.send(frame);
+          return;
         case 'stop':
           connection.send(progressStep.stoppingManager());
           void service.stop('stop message');
@@ -213,7 +224,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
       log.info(`Stopping the Workermanager (${reason})`);
       killWatcher.close();
       // Clients keep seeing the workers go while they stop; then the hub closes.
-      const workersDone = keepWorkers ? Promise.resolve() : lifecycle.shutdown();
+      const workersDone = Promise.all([manager.cancelCreations(), keepWorkers ? undefined : lifecycle.shutdown()]);
       void workersDone.then(async () => {
         status.stop();
         lifecycle.dispose();

@@ -147,6 +147,10 @@ function reduceFrame(state: HubState, frame: ParsedManagerFrame): HubState {
       const lines = m.initial ? m.lines : [...current, ...m.lines];
       return { ...state, logs: { ...state.logs, [m.uuid]: lines.slice(-MAX_LOG_LINES) } };
     }
+    case 'env_history':
+    case 'env_rolled_back':
+      // The dashboard does not ask for these (fnwm does); its progress frames show a rollback.
+      return state;
   }
 }
 

@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createUiHandler, resolveFile } from '../../src-main/core/ui-server.js';
 import { launchChromium, RENDERER_DIR, requireRendererBuild } from '../helpers/browser.js';
 import { makeTempDir, readUntil, startTestManager, waitFor, type TestManager, type TestManagerOptions } from '../helpers/manager.js';
+import { offlinePip } from '../helpers/python-env.js';
 
 const SCREENSHOTS = path.resolve(import.meta.dirname, '..', '..', 'docs', 'screenshots');
 const FAST = { stopTimeoutMs: 3000, killGraceMs: 500, connectTimeoutMs: 10_000, startTimeoutMs: 15_000 };
@@ -150,7 +151,8 @@ describe('dashboard', () => {
 
   it('works from the keyboard, shows a crashed worker and manager errors as dismissible notices (dark theme)', async () => {
     // Every stand-in worker of this manager dies (exit code 3) a moment after it starts answering.
-    const m = await manager({ env: { FUNCNODES_STANDIN: JSON.stringify({ crash_after: 0.5 }) } });
+    // pip finds no package anywhere, so a venv worker's creation fails (after making its venv).
+    const m = await manager({ env: { FUNCNODES_STANDIN: JSON.stringify({ crash_after: 0.5 }), ...offlinePip('/nonexistent-fnwm-wheelhouse') } });
     const { page } = await newPage({ colorScheme: 'dark' });
     await page.goto(httpUrl(m));
     await expect.poll(() => connectionText(page).textContent()).toBe('Connected');
@@ -178,7 +180,7 @@ describe('dashboard', () => {
     await expect.poll(() => dialog.count()).toBe(0);
     expect(await page.evaluate('document.activeElement.textContent')).toBe('New worker');
 
-    // A venv worker is refused by this version: the error reaches the page as a notice.
+    // A venv worker whose install finds no package: the error reaches the page as a notice.
     await page.keyboard.press('Enter');
     await page.keyboard.type('gamma');
     await page.getByRole('checkbox', { name: /virtual environment/ }).check();
@@ -186,13 +188,13 @@ describe('dashboard', () => {
     await page.getByRole('checkbox', { name: 'Copy nodespace' }).check();
     await page.getByRole('button', { name: 'Create' }).click();
     const notice = page.getByRole('alert');
-    await notice.first().waitFor({ timeout: 10_000 });
-    expect(await notice.first().textContent()).toMatch(/virtual environment/);
+    await notice.first().waitFor({ timeout: 60_000 });
+    expect(await notice.first().textContent()).toMatch(/Could not create worker: .*pip install funcnodes/);
     expect(await page.getByRole('dialog').count()).toBe(0);
     await shot(page, 'dark-error');
     await notice.first().getByRole('button', { name: 'Dismiss notice' }).click();
     await expect.poll(() => notice.count()).toBe(0);
-  });
+  }, 90_000);
 
   it('reconnects after the manager restarts on the same port', async () => {
     const dir = await makeTempDir();

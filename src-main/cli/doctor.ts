@@ -1,0 +1,56 @@
+/**
+ * `fnwm doctor`: what the manager would use (config dir, address, Python, funcnodes, uv, package-index
+ * settings) and what is wrong with it. Exit 1 when something prevents creating or starting workers.
+ */
+import { accessSync, constants } from 'node:fs';
+import { probeManager } from '../core/client.js';
+import type { ManagerSettings } from '../core/config.js';
+import { findUv, funcnodesVersion, inspectPython } from '../core/python-env/discovery.js';
+import { managerPython } from '../core/python.js';
+import { managerUrl } from './autostart.js';
+import type { CliIo } from './commands.js';
+
+/** The user's package-index settings, passed to pip/uv untouched. */
+const INDEX_VARIABLES = ['PIP_INDEX_URL', 'PIP_EXTRA_INDEX_URL', 'PIP_FIND_LINKS', 'PIP_NO_INDEX', 'UV_INDEX_URL', 'UV_EXTRA_INDEX_URL', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY'];
+
+export async function doctor(settings: ManagerSettings, io: CliIo): Promise<number> {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const env = io.env;
+  io.out(`config dir   ${settings.configDir}`);
+  const url = managerUrl(settings);
+  const running = await probeManager(url);
+  io.out(`manager      ${url} ${running ? `(running; its Python: ${running.py})` : '(not running)'}`);
+
+  const python = managerPython(env, settings.python);
+  const source = env.FUNCNODES_PYTHON ? 'FUNCNODES_PYTHON' : settings.python ? 'config worker_manager.python' : 'PATH';
+  const info = await inspectPython(python, env);
+  io.out(`python       ${python} (from ${source})${info.version ? `: Python ${info.version} at ${info.executable}` : ''}`);
+  if (info.problem) problems.push(info.problem);
+  else {
+    const funcnodes = await funcnodesVersion(python, env);
+    io.out(`funcnodes    ${funcnodes.version ? `imports (version ${funcnodes.version})` : `does not import (${funcnodes.problem})`}`);
+    if (!funcnodes.version) {
+      warnings.push(`funcnodes does not import with ${python}: workers without their own venv cannot start (workers in a venv are not affected)`);
+    }
+  }
+
+  const uv = findUv(env, settings.uv);
+  if (uv === undefined) io.out(`uv           ${settings.uv === false ? 'disabled (config worker_manager.uv is false)' : 'not found'}: venvs are made with python -m venv and pip`);
+  else {
+    io.out(`uv           ${uv}${typeof settings.uv === 'string' ? ' (from config worker_manager.uv)' : ''}`);
+    try {
+      accessSync(uv, constants.X_OK);
+    } catch {
+      problems.push(`uv ${uv} (config worker_manager.uv) is not an executable file`);
+    }
+  }
+  io.out(`new workers  ${settings.inVenvDefault ? 'in their own venv' : 'without a venv'} by default (FUNCNODES_WORKER_IN_VENV)`);
+  const index = INDEX_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '');
+  io.out(`index        ${index.length > 0 ? index.map((name) => `${name}=${env[name]}`).join(' ') : 'pip/uv defaults (and their config files)'}`);
+
+  for (const warning of warnings) io.out(`warning: ${warning}`);
+  for (const problem of problems) io.out(`problem: ${problem}`);
+  if (problems.length === 0) io.out('ok: workers can be created and started');
+  return problems.length === 0 ? 0 : 1;
+}

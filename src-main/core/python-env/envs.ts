@@ -1,0 +1,149 @@
+/**
+ * A worker's own virtualenv: creation with visible progress, the updates of a start (once, in the
+ * manager), snapshots before each update and rollback to the last one. Installer output is streamed
+ * as progress frames at the current step's fill value. The user's PIP_*, UV_* and proxy variables
+ * reach every installer untouched (they are in `env`).
+ */
+import { existsSync } from 'node:fs';
+import { stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../log.js';
+import { ReportedError, type Report } from '../manager.js';
+import { progress, progressStep, type WorkerConfig } from '../protocol.js';
+import { pythonInVenv } from '../python.js';
+import {
+  addFuncnodesCommands,
+  freezeCommand,
+  makeVenvCommands,
+  pyprojectText,
+  restoreCommand,
+  updateCommands,
+  updatePlan,
+  VENV_DIR,
+  type Tools,
+} from './commands.js';
+import { inspectPython } from './discovery.js';
+import { describe, runCommand, throttleLines, type Command } from './installer.js';
+import { listSnapshots, saveSnapshot, type Snapshot } from './snapshots.js';
+
+type Env = Record<string, string | undefined>;
+
+export interface PythonEnvsOptions extends Tools {
+  env: Env;
+  log: Logger;
+}
+
+/** Longest installer line sent as a progress message. */
+const MAX_LINE = 300;
+
+export class PythonEnvs {
+  constructor(private readonly opts: PythonEnvsOptions) {}
+
+  get usesUv(): boolean {
+    return this.opts.uv !== undefined;
+  }
+
+  /**
+   * Sequence N's venv part (spec §3.6, §4.2): "Making virtual environment.", "Adding funcnodes", with the
+   * installers' lines in between. Writes `pyproject.toml` next to `.venv` (the Python CLI needs it) and
+   * returns the absolute `env_path`. Throws a ReportedError naming the cause.
+   */
+  async create(dataDir: string, report: Report, signal?: AbortSignal): Promise<string> {
+    const python = await inspectPython(this.opts.python, this.opts.env);
+    if (python.problem) throw new ReportedError(python.problem);
+    const venvDir = path.join(dataDir, VENV_DIR);
+    const pyproject = path.join(dataDir, 'pyproject.toml');
+    const hasPyproject = existsSync(pyproject);
+    report(progressStep.makingVenv());
+    await this.runAll(makeVenvCommands(this.opts, venvDir, hasPyproject), venvDir, progressStep.makingVenv().progress, report, signal);
+    // uv init wrote one already; pip needs ours.
+    if (!existsSync(pyproject)) await writeFile(pyproject, pyprojectText(`worker-${path.basename(dataDir)}`));
+    report(progressStep.addingFuncnodes());
+    await this.runAll(addFuncnodesCommands(this.opts, venvDir), venvDir, progressStep.addingFuncnodes().progress, report, signal);
+    return venvDir;
+  }
+
+  /**
+   * Before a worker with a venv is spawned: check the venv, snapshot it, then update (spec §3.6 A 2a). A
+   * failed update is reported as an `error` progress and the worker starts with what it has; the returned
+   * note tells a failed start how to roll back.
+   */
+  async prepareStart(config: WorkerConfig, dataDir: string, venvDir: string, report: Report, signal?: AbortSignal): Promise<{ note?: string }> {
+    const { log } = this.opts;
+    await this.assertUsable(venvDir);
+    report(progressStep.updating());
+    const plan = updatePlan(config);
+    const commands = updateCommands(this.opts, venvDir, plan);
+    if (commands.length === 0) return {};
+    let snapshot: Snapshot | undefined;
+    try {
+      snapshot = await saveSnapshot(dataDir, await runCommand(freezeCommand(this.opts, venvDir), { env: this.installEnv(venvDir), signal }));
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      report(progress(`Could not record the installed versions before updating: ${(err as Error).message}`, 0.2, true, 'error'));
+    }
+    for (const name of plan.upgrade) report(progressStep.updatingPackage(name));
+    for (const spec of plan.pinned) report(progress(`installing ${spec}`, 0.3));
+    log.info(`Updating the environment of worker ${config.uuid}: ${[...plan.upgrade, ...plan.pinned].join(' ')}`);
+    const note = snapshot
+      ? `Its environment was updated just before this start (snapshot ${snapshot.id}); "fnwm worker --uuid ${config.uuid} env rollback" restores the versions it had.`
+      : undefined;
+    try {
+      await this.runAll(commands, venvDir, progressStep.updatingPackage('').progress, report, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      log.warn(`Updating worker ${config.uuid} failed, starting it with its installed versions: ${(err as Error).message}`);
+      report(progress(`Could not update the environment, starting with the installed versions: ${(err as Error).message}`, 0.3, true, 'error'));
+    }
+    return { note };
+  }
+
+  /** Snapshots, newest first. */
+  history(dataDir: string): Promise<Snapshot[]> {
+    return listSnapshots(dataDir);
+  }
+
+  /** Reinstalls the versions of the newest snapshot. */
+  async rollback(dataDir: string, venvDir: string, report: Report): Promise<Snapshot> {
+    await this.assertUsable(venvDir);
+    const [newest] = await listSnapshots(dataDir);
+    if (!newest) throw new ReportedError(`There is no environment snapshot in ${dataDir} yet (one is taken before each update on start).`);
+    const step = progress(`Restoring the environment of ${newest.id}.`, 0.5);
+    report(step);
+    await this.runAll([restoreCommand(this.opts, venvDir, newest.file)], venvDir, step.progress, report);
+    return newest;
+  }
+
+  /** A venv whose Python is gone cannot run anything: say so instead of a spawn error. */
+  private async assertUsable(venvDir: string): Promise<void> {
+    const python = pythonInVenv(venvDir);
+    const ok = await stat(python).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+    if (!ok) {
+      throw new ReportedError(
+        `Its virtual environment ${venvDir} is broken: ${python} is missing. Repair it ("${this.opts.python} -m venv ${venvDir}", then "fnwm worker --uuid <uuid> pip install funcnodes") or create the worker again.`,
+      );
+    }
+  }
+
+  /** uv must sync the worker's venv, whatever the user's UV_PROJECT_ENVIRONMENT says. */
+  private installEnv(venvDir: string): Env {
+    return this.opts.uv ? { ...this.opts.env, UV_PROJECT_ENVIRONMENT: path.basename(venvDir) } : this.opts.env;
+  }
+
+  /** Runs the commands in order; each output line becomes a progress frame at the step's `fill` (throttled). */
+  private async runAll(commands: Command[], venvDir: string, fill: number, report: Report, signal?: AbortSignal): Promise<void> {
+    const env = this.installEnv(venvDir);
+    const lines = throttleLines((line) => report(progress(line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line, fill)));
+    try {
+      for (const command of commands) {
+        this.opts.log.info(`Running ${describe(command)} in ${command.cwd}`);
+        await runCommand(command, { env, onLine: lines.line, signal });
+      }
+    } finally {
+      lines.stop();
+    }
+  }
+}
