@@ -1,0 +1,102 @@
+/**
+ * Workers for the benchmark: JSON files written straight to disk (no process needed) and the stand-in
+ * worker's own boot time, measured without any manager so it can be subtracted from activation.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { probeWorker } from '../src-main/core/liveness.js';
+import type { WorkerConfig } from '../src-main/core/protocol.js';
+import { settlesWithin } from './processes.js';
+
+export const newUuid = (): string => randomUUID().replaceAll('-', '');
+
+/** A worker JSON as the worker library writes it (spec §2.4), never started: no pid, no upgrades. */
+export function workerJson(uuid: string, port: number): WorkerConfig {
+  return {
+    type: 'WSWorker',
+    uuid,
+    name: `bench-${uuid.slice(0, 8)}`,
+    data_path: null,
+    env_path: null,
+    worker_dependencies: {},
+    package_dependencies: {},
+    pid: null,
+    update_on_startup: { funcnodes: false, 'funcnodes-core': false, 'funcnodes-worker': false },
+    host: '127.0.0.1',
+    port,
+    ssl: false,
+  };
+}
+
+export function workerFile(workersDir: string, uuid: string): string {
+  return path.join(workersDir, `worker_${uuid}.json`);
+}
+
+/** Temp file and rename, as the worker library writes (a watcher never sees half a JSON). */
+export async function writeWorkerAtomic(workersDir: string, config: WorkerConfig): Promise<void> {
+  const file = workerFile(workersDir, config.uuid);
+  await writeFile(`${file}.tmp`, JSON.stringify(config, null, 2));
+  await rename(`${file}.tmp`, file);
+}
+
+/** `count` workers; `portOf(i)` is the port written into worker i. Returns their uuids in order. */
+export async function writeWorkers(workersDir: string, count: number, portOf: (i: number) => number): Promise<string[]> {
+  await mkdir(workersDir, { recursive: true });
+  const uuids = Array.from({ length: count }, newUuid);
+  for (let i = 0; i < count; i += 256) {
+    await Promise.all(uuids.slice(i, i + 256).map((uuid, j) => writeFile(workerFile(workersDir, uuid), JSON.stringify(workerJson(uuid, portOf(i + j)), null, 2))));
+  }
+  return uuids;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Spawn of the stand-in (the manager's start command line, spec §4.4) → its first correct answer to the
+ * uuid probe on its port, in ms. The worker is stopped (SIGTERM to its group, then SIGKILL) before return.
+ */
+export async function standinBootMs(python: string, configDir: string, port: number): Promise<number> {
+  const uuid = newUuid();
+  const workersDir = path.join(configDir, 'workers');
+  await mkdir(workersDir, { recursive: true });
+  await writeWorkerAtomic(workersDir, workerJson(uuid, port));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    FUNCNODES_CONFIG_DIR: configDir,
+    USE_SUBPROCESS_MONITOR: '0',
+    FUNCNODES_WS_WORKER_STARTPORT: String(port),
+    FUNCNODES_WS_WORKER_ENDPORT: String(port + 20),
+  };
+  delete env.FUNCNODES_STANDIN;
+  const started = performance.now();
+  const child = spawn(python, ['-m', 'funcnodes', '--dir', configDir, 'worker', '--uuid', uuid, 'start'], { env, stdio: 'ignore', detached: true });
+  let exited = false;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve());
+  }).then(() => {
+    exited = true;
+  });
+  const kill = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-(child.pid ?? 0), signal);
+    } catch {
+      // Gone.
+    }
+  };
+  try {
+    const config = { type: 'WSWorker', uuid, host: '127.0.0.1', port, ssl: false };
+    for (;;) {
+      if ((await probeWorker(config, 1000)) === 'match') return performance.now() - started;
+      if (exited) throw new Error(`The worker ${python} exited before it answered on port ${port}`);
+      if (performance.now() - started > 60_000) throw new Error(`The worker ${python} did not answer on port ${port} within 60 s`);
+      await sleep(2);
+    }
+  } finally {
+    kill('SIGTERM');
+    if (!(await settlesWithin(exit, 5000))) kill('SIGKILL');
+    await exit;
+  }
+}
