@@ -93,7 +93,7 @@ describe('bench', () => {
     const table = formatMarkdown(report);
     expect(table).toMatch(/\| 1\. process start → first pong \| ms \| 2 \|/);
     expect(table).toContain('B/A (median)');
-    expect(table.split('\n').filter((l) => l.startsWith('| ')).length).toBe(report.managers[0]!.metrics.length + 2);
+    expect(table.split('\n').filter((l) => l.startsWith('| ')).length).toBe(report.managers[0].metrics.length + 2);
     // Every config dir the run made is gone (and with it, through clean-up, every process that used one).
     expect(readdirSync(tmpdir()).filter((n) => n.startsWith('fnwm-bench-') && !before.includes(n))).toEqual([]);
   }, 60_000);
