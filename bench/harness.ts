@@ -7,8 +7,10 @@
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdir, mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ManagerClient } from '../src-main/core/client.js';
+import { sleep } from '../src-main/core/process-tree.js';
 import { cpuSeconds, freePort, killProcessesUsing, launchManager, rssBytes, splitCommand, type ManagerProcess } from './processes.js';
 import { summarize, type Summary } from './stats.js';
 import { newUuid, standinBootMs, workerFile, workerJson, writeWorkerAtomic, writeWorkers } from './workers.js';
@@ -116,7 +118,6 @@ async function removeDir(dir: string): Promise<void> {
   liveDirs.delete(dir);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------- frames
 
@@ -357,13 +358,36 @@ async function manyClients(run: Run, s: Session): Promise<void> {
 
 // ---------------------------------------------------------------- phases
 
+/**
+ * The floor under measurements 1 and 9: a bare Node process with `ws` that answers `ping`, started the
+ * same way. `{dir}` is passed (unused) so the clean-up finds it like any manager.
+ */
+const FLOOR_WORDS = [
+  process.execPath,
+  '-e',
+  `const { WebSocketServer } = require(${JSON.stringify(createRequire(import.meta.url).resolve('ws'))});
+new WebSocketServer({ host: '127.0.0.1', port: Number(process.argv[1]) }).on('connection', (s) => s.on('message', (d) => String(d) === 'ping' && s.send('pong')));`,
+  '{port}',
+  '{dir}',
+];
+
+async function floor(run: Run): Promise<void> {
+  await withManager({ ...run, words: FLOOR_WORDS }, none, async (s) => {
+    record(run, 'floor_start_to_pong', '1. floor: bare Node + ws server, start → first pong', 'ms', s.manager.startToPong);
+    await sleep(300);
+    record(run, 'floor_rss', '9. floor: RSS of that bare Node + ws server', 'MiB', rssBytes(s.manager.pid) / 2 ** 20);
+  });
+}
+
 const none = () => Promise.resolve();
 
 /** 1, 2, and 4–6 and 8 without other workers. */
 async function basicPhase(run: Run): Promise<void> {
   for (let i = 1; i < run.sizes.starts; i++) {
+    await floor(run);
     await withManager(run, none, (s) => Promise.resolve(record(run, 'start_to_pong', '1. process start → first pong', 'ms', s.manager.startToPong, 150)));
   }
+  await floor(run);
   await withManager(run, none, async (s) => {
     record(run, 'start_to_pong', '1. process start → first pong', 'ms', s.manager.startToPong, 150);
     const client = await subscribe(s.manager.url);

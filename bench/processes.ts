@@ -6,6 +6,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { ManagerClient } from '../src-main/core/client.js';
+import { signalTree, sleep, terminateTree } from '../src-main/core/process-tree.js';
 
 /**
  * Splits a command template into words as a POSIX shell would for plain words, '…' and "…" quotes and
@@ -55,19 +56,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Whether `promise` settles within `ms`; the timer is cleared, so it never keeps the process alive. */
-export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 export interface ManagerProcess {
   pid: number;
   url: string;
@@ -114,10 +102,7 @@ export async function launchManager(words: readonly string[], dir: string, env: 
   });
   const pid = child.pid ?? -1;
   const stop = async () => {
-    if (exit !== undefined) return;
-    signalGroup(pid, 'SIGTERM');
-    if (await settlesWithin(exited, 10_000)) return;
-    signalGroup(pid, 'SIGKILL');
+    if (exit === undefined) await terminateTree(pid, 10_000);
     await exited;
   };
   const url = `ws://127.0.0.1:${port}`;
@@ -130,16 +115,6 @@ export async function launchManager(words: readonly string[], dir: string, env: 
     await sleep(2);
   }
   return { pid, url, startToPong: performance.now() - started, stop };
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  for (const target of [-pid, pid]) {
-    try {
-      process.kill(target, signal);
-    } catch {
-      // Gone.
-    }
-  }
 }
 
 function readProc(file: string): string {
@@ -161,7 +136,7 @@ export function killProcessesUsing(dir: string): number {
     const cmdline = readProc(`/proc/${name}/cmdline`).split('\0');
     const environ = readProc(`/proc/${name}/environ`).split('\0');
     if (!cmdline.some((arg) => arg.includes(dir)) && !environ.includes(`FUNCNODES_CONFIG_DIR=${dir}`)) continue;
-    signalGroup(Number(name), 'SIGKILL');
+    signalTree(Number(name), 'SIGKILL');
     killed++;
   }
   return killed;

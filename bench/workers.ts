@@ -8,7 +8,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { probeWorker } from '../src-main/core/liveness.js';
 import type { WorkerConfig } from '../src-main/core/protocol.js';
-import { settlesWithin } from './processes.js';
+import { sleep, terminateTree } from '../src-main/core/process-tree.js';
 
 export const newUuid = (): string => randomUUID().replaceAll('-', '');
 
@@ -51,8 +51,6 @@ export async function writeWorkers(workersDir: string, count: number, portOf: (i
   return uuids;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Spawn of the stand-in (the manager's start command line, spec §4.4) → its first correct answer to the
  * uuid probe on its port, in ms. The worker is stopped (SIGTERM to its group, then SIGKILL) before return.
@@ -79,13 +77,6 @@ export async function standinBootMs(python: string, configDir: string, port: num
   }).then(() => {
     exited = true;
   });
-  const kill = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-(child.pid ?? 0), signal);
-    } catch {
-      // Gone.
-    }
-  };
   try {
     const config = { type: 'WSWorker', uuid, host: '127.0.0.1', port, ssl: false };
     for (;;) {
@@ -95,8 +86,7 @@ export async function standinBootMs(python: string, configDir: string, port: num
       await sleep(2);
     }
   } finally {
-    kill('SIGTERM');
-    if (!(await settlesWithin(exit, 5000))) kill('SIGKILL');
+    if (child.pid !== undefined && !exited) await terminateTree(child.pid, 5000);
     await exit;
   }
 }
