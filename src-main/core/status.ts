@@ -240,12 +240,14 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
   }
 
   private async scanAll(): Promise<void> {
-    const { json } = await this.registry.list();
+    const { json, pid } = await this.registry.list();
     if (!this.watcher && !this.stopped) this.watch();
     const present = new Set(json);
     for (const uuid of [...this.entries.keys()]) if (!present.has(uuid)) this.drop(uuid);
     // Files are read in parallel, results applied in listing order so the lists keep a stable order.
-    const loaded = await mapLimit(json, SCAN_CONCURRENCY, (uuid) => this.load(uuid, false));
+    // A worker without a `.p` in the listing is not asked for one: at 500 idle workers, failed opens were a
+    // third of a rescan's cost. A `.p` written after the listing has its own watch event.
+    const loaded = await mapLimit(json, SCAN_CONCURRENCY, (uuid) => this.load(uuid, false, pid.has(uuid)));
     // Alive-but-unanswering workers are asked again on every safety rescan.
     for (const [index, uuid] of json.entries()) await this.apply(uuid, loaded[index], true);
   }
@@ -259,7 +261,7 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
   }
 
   /** Reads what changed on disk for one worker; the JSON only when its mtime or size moved (or forced). */
-  private async load(uuid: string, forceRead: boolean): Promise<Loaded> {
+  private async load(uuid: string, forceRead: boolean, hasPidFile = true): Promise<Loaded> {
     let stamp: string;
     try {
       const s = await stat(this.registry.paths(uuid).json);
@@ -274,7 +276,7 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
       if (!read.ok) return undefined;
       raw = read.config;
     }
-    return { raw, stamp, pidFile: await this.registry.readPidFile(uuid) };
+    return { raw, stamp, pidFile: hasPidFile ? await this.registry.readPidFile(uuid) : undefined };
   }
 
   private async apply(uuid: string, loaded: Loaded, reprobe: boolean): Promise<void> {
@@ -292,7 +294,8 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
       aliveSince: previous?.aliveSince,
       probedFor: previous?.probedFor,
     };
-    if (!previous || JSON.stringify(previous.config) !== JSON.stringify(shown)) this.touch(uuid);
+    const same = previous !== undefined && previous.raw === raw && previous.pidFile === pidFile;
+    if (!same && (!previous || JSON.stringify(previous.config) !== JSON.stringify(shown))) this.touch(uuid);
     this.entries.set(uuid, entry);
     await this.judge(uuid, entry, reprobe);
   }
