@@ -16,7 +16,7 @@ import { parsePidFile, type Registry } from './registry.js';
 export interface StatusOptions {
   probe?: (config: WorkerConfig) => Promise<ProbeResult>;
   isAlive?: (pid: number) => boolean;
-  /** Full rescan interval; the watcher does the real work (default 30 s). */
+  /** Full rescan interval; the watcher does the real work (default 60 s, the spec's upper bound: idle cost). */
   safetyRescanMs?: number;
   /** How often running workers' pids are checked (default 1 s; a syscall per running worker). */
   pidCheckMs?: number;
@@ -108,7 +108,7 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
     super();
     this.probe = options.probe ?? ((config) => probeWorker(config));
     this.isAlive = options.isAlive ?? isPidAlive;
-    this.opts = { safetyRescanMs: options.safetyRescanMs ?? 30_000, pidCheckMs: options.pidCheckMs ?? 1_000, debounceMs: options.debounceMs ?? 15 };
+    this.opts = { safetyRescanMs: options.safetyRescanMs ?? 60_000, pidCheckMs: options.pidCheckMs ?? 1_000, debounceMs: options.debounceMs ?? 15 };
   }
 
   /** First full scan, with every live pid probed, so the first `worker_status` is already right. */
