@@ -6,10 +6,10 @@
  */
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdir, mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
+import { rmSync, watch } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ManagerClient } from '../src-main/core/client.js';
+import { ClientTimeoutError, ManagerClient } from '../src-main/core/client.js';
 import { sleep } from '../src-main/core/process-tree.js';
 import { cpuSeconds, freePort, killProcessesUsing, launchManager, rssBytes, splitCommand, type ManagerProcess } from './processes.js';
 import { summarize, type Summary } from './stats.js';
@@ -144,15 +144,19 @@ function parseStatus(text: string): StatusLists | undefined {
 
 const listed = (s: StatusLists, uuid: string, where: 'active' | 'inactive') => s[where].some((w) => w.uuid === uuid);
 
+class BenchTimeout extends Error {}
+
 /** Reads frames until `test` accepts one; returns when that frame arrived (performance.now()). */
 async function arrivalOf(client: ManagerClient, test: (text: string) => boolean, timeoutMs: number, what: string): Promise<number> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const left = deadline - performance.now();
-    if (left <= 0) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    const text = await client.nextText(left).catch((err: Error) => {
-      throw new Error(`Waiting for ${what}: ${err.message}`);
-    });
+    let text: string;
+    try {
+      text = await client.nextText(Math.max(0, deadline - performance.now()));
+    } catch (err) {
+      if (err instanceof ClientTimeoutError) throw new BenchTimeout(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+      throw new Error(`Waiting for ${what}: ${(err as Error).message}`, { cause: err });
+    }
     const at = performance.now();
     if (test(text)) return at;
     if (frameType(text) === 'error') throw new Error(`Manager error while waiting for ${what}: ${text}`);
@@ -179,7 +183,7 @@ async function askStatusUntil(client: ManagerClient, test: (s: StatusLists) => b
     try {
       return await statusArrival(client, test, Math.min(1000, deadline - performance.now()), what);
     } catch (err) {
-      if (performance.now() >= deadline || !(err as Error).message.startsWith('Timed out')) throw err;
+      if (performance.now() >= deadline || !(err instanceof BenchTimeout)) throw err;
     }
   }
 }
@@ -316,9 +320,16 @@ async function activation(run: Run, s: Session, client: ManagerClient, others: n
   try {
     for (let i = 0; i < run.sizes.activationReps; i++) {
       const boot = await standinBootMs(run.python, bootDir, await freePort());
+      // The worker rewrites its JSON once it has bound (spec §2.4): the last such write before set_worker
+      // marks when the manager could know, whatever the boot took.
+      let bound = NaN;
+      const watcher = watch(s.workersDir, (_event, name) => {
+        if (name === `worker_${uuid}.json`) bound = performance.now();
+      });
       const t0 = performance.now();
       client.send({ type: 'set_active', workerid: uuid });
-      const at = await arrivalOf(client, (text) => frameType(text) === 'set_worker', 120_000, 'set_worker');
+      const at = await arrivalOf(client, (text) => frameType(text) === 'set_worker', 120_000, 'set_worker').finally(() => watcher.close());
+      record(run, `bound_${others}`, `6. worker's JSON written after bind → set_worker, ${others} other workers`, 'ms', at - bound);
       record(run, `set_active_${others}`, `6. set_active → set_worker, ${others} other workers`, 'ms', at - t0);
       record(run, `boot_${others}`, `6. worker boot alone (spawn → uuid answer), paired with ${others} other workers`, 'ms', boot);
       record(run, `activation_overhead_${others}`, `6. activation overhead (set_active → set_worker − boot), ${others} other workers`, 'ms', at - t0 - boot, isTarget ? 50 : undefined);

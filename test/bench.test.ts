@@ -68,6 +68,7 @@ describe('bench', () => {
       'set_active_4',
       'boot_4',
       'activation_overhead_4',
+      'bound_4',
       'parallel_start',
       'clients',
       'idle_cpu_inactive',
