@@ -45,6 +45,7 @@ export function fillTemplate(words: readonly string[], values: { port: number; d
   return words.map((w) => w.replaceAll('{port}', String(values.port)).replaceAll('{dir}', values.dir));
 }
 
+/** A port that was free a moment ago (bound to 127.0.0.1:0, then released). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
