@@ -120,7 +120,6 @@ async function removeDir(dir: string): Promise<void> {
   liveDirs.delete(dir);
 }
 
-
 // ---------------------------------------------------------------- frames
 
 interface StatusLists {
@@ -194,7 +193,6 @@ async function askStatusUntil(client: ManagerClient, test: (s: StatusLists) => b
 
 interface Session {
   manager: ManagerProcess;
-  dir: string;
   workersDir: string;
   /** First port of this session's worker range (300 ports). */
   portBase: number;
@@ -241,7 +239,7 @@ async function withManager<T>(run: Run, prepare: (workersDir: string, portBase: 
     delete env.FUNCNODES_STANDIN;
     const manager = await launchManager(run.words, dir, env);
     try {
-      return await body({ manager, dir, workersDir, portBase });
+      return await body({ manager, workersDir, portBase });
     } finally {
       await manager.stop();
     }
@@ -396,13 +394,15 @@ const none = () => Promise.resolve();
 
 /** 1, 2, and 4–6 and 8 without other workers. */
 async function basicPhase(run: Run): Promise<void> {
+  const started = (s: Session) => record(run, 'start_to_pong', '1. process start → first pong', 'ms', s.manager.startToPong, 150);
+  // The last start stays up for the rest of the phase.
   for (let i = 1; i < run.sizes.starts; i++) {
     await floor(run);
-    await withManager(run, none, (s) => Promise.resolve(record(run, 'start_to_pong', '1. process start → first pong', 'ms', s.manager.startToPong, 150)));
+    await withManager(run, none, (s) => Promise.resolve(started(s)));
   }
   await floor(run);
   await withManager(run, none, async (s) => {
-    record(run, 'start_to_pong', '1. process start → first pong', 'ms', s.manager.startToPong, 150);
+    started(s);
     const client = await subscribe(s.manager.url);
     try {
       const pings: number[] = [];
