@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { probeWorker } from '../src-main/core/liveness.js';
@@ -12,7 +13,14 @@ import { sleep, terminateTree } from '../src-main/core/process-tree.js';
 
 export const newUuid = (): string => randomUUID().replaceAll('-', '');
 
-/** A worker JSON as the worker library writes it (spec §2.4), never started: no pid, no upgrades. */
+/**
+ * The pid a stopped worker leaves in its JSON, but one no process can have: Linux hands out pids below
+ * pid_max. Any manager then finds it dead at once, as for a real inactive worker; with `pid: null` the
+ * original would probe every such worker over the network (spec §6.2).
+ */
+const DEAD_PID = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
+
+/** A worker JSON as the worker library writes it (spec §2.4) after the worker ran once and stopped; no upgrades. */
 export function workerJson(uuid: string, port: number): WorkerConfig {
   return {
     type: 'WSWorker',
@@ -22,7 +30,7 @@ export function workerJson(uuid: string, port: number): WorkerConfig {
     env_path: null,
     worker_dependencies: {},
     package_dependencies: {},
-    pid: null,
+    pid: DEAD_PID,
     update_on_startup: { funcnodes: false, 'funcnodes-core': false, 'funcnodes-worker': false },
     host: '127.0.0.1',
     port,
