@@ -49,7 +49,8 @@ export function formatMarkdown(report: BenchReport): string {
     );
     for (const metric of metrics) {
       const twin = other.metrics.find((o) => o.id === metric.id);
-      const ratio = twin && metric.summary.median !== 0 ? `${formatNumber(twin.summary.median / metric.summary.median)}×` : '–';
+      // A ratio of differences that may be negative (activation overhead) means nothing.
+      const ratio = twin && metric.summary.median > 0 && twin.summary.median > 0 ? `${formatNumber(twin.summary.median / metric.summary.median)}×` : '–';
       lines.push(
         row([
           metric.label,
