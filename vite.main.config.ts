@@ -2,10 +2,12 @@ import { builtinModules } from 'node:module';
 import { defineConfig } from 'vite';
 import pkg from './package.json' with { type: 'json' };
 
-const external = ['electron', ...builtinModules, ...builtinModules.map((m) => `node:${m}`), ...Object.keys(pkg.dependencies)];
+const bundled = ['ws', 'execa'];
+const external = ['electron', ...builtinModules, ...builtinModules.map((m) => `node:${m}`), ...Object.keys(pkg.dependencies).filter((d) => !bundled.includes(d)), 'bufferutil', 'utf-8-validate'];
 
 /** Main process and headless CLI: ESM for Node 20 (the CLI) and Electron's Node (the app). */
 export default defineConfig({
+  ssr: { noExternal: bundled },
   build: {
     ssr: true,
     outDir: 'dist/main',

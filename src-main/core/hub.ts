@@ -33,11 +33,16 @@ export class Connection implements Requester {
 
   constructor(readonly socket: WebSocket) {}
 
-  send(message: ManagerMessage | IdentifyReply | string): void {
+  /** A Buffer is an already encoded text frame (the cached `worker_status`). */
+  send(message: ManagerMessage | IdentifyReply | string | Buffer): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
     // Send errors to a closing socket are swallowed, as in the original.
-    this.socket.send(typeof message === 'string' ? message : encodeMessage(message), () => undefined);
+    this.socket.send(encodeFrame(message), { binary: false }, () => undefined);
   }
+}
+
+function encodeFrame(message: ManagerMessage | IdentifyReply | string | Buffer): string | Buffer {
+  return typeof message === 'string' || Buffer.isBuffer(message) ? message : encodeMessage(message);
 }
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
@@ -187,8 +192,8 @@ export class Hub {
   }
 
   /** To every subscribed connection (spec §6.3 recommendation), so one-frame probes never see pushes. */
-  broadcast(message: ManagerMessage | string, except?: Requester): void {
-    const frame = typeof message === 'string' ? message : encodeMessage(message);
+  broadcast(message: ManagerMessage | string | Buffer, except?: Requester): void {
+    const frame = encodeFrame(message);
     for (const connection of this.connections) if (connection.subscribed && connection !== except) connection.send(frame);
   }
 

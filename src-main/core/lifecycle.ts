@@ -8,7 +8,6 @@
  */
 import { appendFileSync, closeSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import WebSocket from 'ws';
 import type { Logger } from './log.js';
 import { probeWorker, type ProbeResult } from './liveness.js';
@@ -104,7 +103,7 @@ export class ProcessLifecycle implements WorkerLifecycle {
       const { note } = (await this.opts.prepareStart?.(read.config, report, abort.signal)) ?? {};
       abort.signal.throwIfAborted();
       report(progressStep.starting());
-      const child = this.spawn(read.config);
+      const child = await this.spawn(read.config);
       report(progressStep.contacting());
       try {
         await this.waitUntilActive(uuid, report, child, abort.signal);
@@ -141,7 +140,9 @@ export class ProcessLifecycle implements WorkerLifecycle {
     return false;
   }
 
-  private spawn(config: WorkerConfig): Child {
+  private async spawn(config: WorkerConfig): Promise<Child> {
+    // Loaded with the first start: a manager that never starts a worker saves its memory and start-up time.
+    const { execa } = await import('execa');
     const { file, args } = this.command(config);
     const { log, status, states } = this.opts;
     // The file exists before its tail starts, so the tail can watch it from the first line.
@@ -149,7 +150,7 @@ export class ProcessLifecycle implements WorkerLifecycle {
     mkdirSync(path.dirname(logFile), { recursive: true });
     appendFileSync(logFile, `--- fnwm ${new Date().toISOString()}: ${file} ${args.join(' ')}\n`, { mode: 0o600 });
     const fd = this.logFor(config).openForChild();
-    const proc = this.execute(file, args, fd);
+    const proc = this.execute(execa, file, args, fd);
     const pid = proc.pid;
     if (pid === undefined) {
       throw new OperationError(`could not run ${file}: ${proc.spawnargs.join(' ')} failed to spawn`);
@@ -176,7 +177,7 @@ export class ProcessLifecycle implements WorkerLifecycle {
     return child;
   }
 
-  private execute(file: string, args: string[], fd: number) {
+  private execute(execa: typeof import('execa').execa, file: string, args: string[], fd: number) {
     // execa passes any open descriptor straight to spawn; its types list only 3–9.
     const output = fd as 3;
     try {

@@ -3,7 +3,6 @@
  * leaders (detached), so on POSIX a signal to `-pid` reaches everything they started; Windows has no
  * groups, so `taskkill /T /F` walks the tree.
  */
-import { execa } from 'execa';
 import { isPidAlive } from './liveness.js';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -29,7 +28,7 @@ export async function waitForPidExit(pid: number, timeoutMs: number, pollMs = 25
   return !isPidAlive(pid);
 }
 
-function signalTree(pid: number, signal: NodeJS.Signals): void {
+export function signalTree(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {
@@ -49,6 +48,7 @@ function signalTree(pid: number, signal: NodeJS.Signals): void {
 export async function terminateTree(pid: number, graceMs: number): Promise<boolean> {
   if (!isPidAlive(pid)) return true;
   if (process.platform === 'win32') {
+    const { execa } = await import('execa');
     await execa('taskkill', ['/PID', String(pid), '/T', '/F'], { reject: false, windowsHide: true });
     return waitForPidExit(pid, 2_000);
   }

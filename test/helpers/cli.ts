@@ -5,7 +5,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -60,17 +59,8 @@ export function lines(text: string): string[] {
   return text.split('\n').filter((line) => line.trim() !== '');
 }
 
-/** A port that was free a moment ago (bound to 127.0.0.1:0, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+// A port that was free a moment ago; the benchmark needs the same.
+export { freePort } from '../../bench/processes.js';
 
 /** `config.json` with `worker_manager.host/port`, as the Python tools would have written it. */
 export async function writeManagerConfig(dir: string, port: number, host = '127.0.0.1'): Promise<void> {
