@@ -5,8 +5,8 @@
  */
 import { constants as osConstants } from 'node:os';
 import { existsSync } from 'node:fs';
-import { execa } from 'execa';
 import type { ManagerSettings } from '../core/config.js';
+import { loadExeca } from '../core/execa-lazy.js';
 import { createLogger } from '../core/log.js';
 import type { WorkerConfig } from '../core/protocol.js';
 import { managerPython, workerPython } from '../core/python.js';
@@ -66,6 +66,7 @@ export async function runInWorkerEnv(
   // As the Python CLI's `worker py`, a leading `--` is dropped.
   const rest = toolArgs[0] === '--' ? toolArgs.slice(1) : toolArgs;
   const args = { modules: ['-m', 'funcnodes', 'modules', ...rest], py: rest, pip: ['-m', 'pip', ...rest] }[tool];
+  const execa = await loadExeca();
   const result = await execa(python, args, { env: io.env, extendEnv: false, stdio: 'inherit', reject: false });
   if (result.exitCode !== undefined) return result.exitCode;
   if (result.signal) return 128 + (osConstants.signals[result.signal] ?? 0);

@@ -9,6 +9,7 @@
 import { appendFileSync, closeSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
+import { loadExeca } from './execa-lazy.js';
 import type { Logger } from './log.js';
 import { probeWorker, type ProbeResult } from './liveness.js';
 import { OperationError, ReportedError, type Report, type WorkerLifecycle } from './manager.js';
@@ -142,7 +143,7 @@ export class ProcessLifecycle implements WorkerLifecycle {
 
   private async spawn(config: WorkerConfig): Promise<Child> {
     // Loaded with the first start: a manager that never starts a worker saves its memory and start-up time.
-    const { execa } = await import('execa');
+    const execa = await loadExeca();
     const { file, args } = this.command(config);
     const { log, status, states } = this.opts;
     // The file exists before its tail starts, so the tail can watch it from the first line.

@@ -3,6 +3,7 @@
  * leaders (detached), so on POSIX a signal to `-pid` reaches everything they started; Windows has no
  * groups, so `taskkill /T /F` walks the tree.
  */
+import { loadExeca } from './execa-lazy.js';
 import { isPidAlive } from './liveness.js';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -48,7 +49,7 @@ export function signalTree(pid: number, signal: NodeJS.Signals): void {
 export async function terminateTree(pid: number, graceMs: number): Promise<boolean> {
   if (!isPidAlive(pid)) return true;
   if (process.platform === 'win32') {
-    const { execa } = await import('execa');
+    const execa = await loadExeca();
     await execa('taskkill', ['/PID', String(pid), '/T', '/F'], { reject: false, windowsHide: true });
     return waitForPidExit(pid, 2_000);
   }

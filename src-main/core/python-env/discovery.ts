@@ -2,7 +2,7 @@
  * What the manager finds to build environments with: the interpreter (python.ts chooses it; this checks
  * that it runs and is new enough) and uv (config `worker_manager.uv`, else `uv` on PATH).
  */
-import { execa } from 'execa';
+import { loadExeca } from '../execa-lazy.js';
 import { findOnPath } from '../python.js';
 
 type Env = Record<string, string | undefined>;
@@ -20,11 +20,16 @@ export interface PythonInfo {
   problem?: string;
 }
 
+async function runPython(python: string, code: string, env: Env, timeout: number) {
+  const execa = await loadExeca();
+  return execa(python, ['-c', code], { env, extendEnv: false, reject: false, timeout, stdin: 'ignore' });
+}
+
 const PROBE = 'import sys; print(sys.executable); print("%d.%d.%d" % sys.version_info[:3])';
 
 /** Runs the interpreter once and checks its version. */
 export async function inspectPython(python: string, env: Env): Promise<PythonInfo> {
-  const result = await execa(python, ['-c', PROBE], { env, extendEnv: false, reject: false, timeout: 30_000, stdin: 'ignore' });
+  const result = await runPython(python, PROBE, env, 30_000);
   if (result.exitCode !== 0) {
     const why = result.failed && result.exitCode === undefined ? result.shortMessage : (result.stderr.trim().split('\n').pop() ?? '');
     return {
@@ -48,7 +53,7 @@ export async function inspectPython(python: string, env: Env): Promise<PythonInf
 /** Whether `import funcnodes` works with this interpreter, and which version it is. */
 export async function funcnodesVersion(python: string, env: Env): Promise<{ version?: string; problem?: string }> {
   const code = 'import funcnodes; print(getattr(funcnodes, "__version__", "unknown version"))';
-  const result = await execa(python, ['-c', code], { env, extendEnv: false, reject: false, timeout: 60_000, stdin: 'ignore' });
+  const result = await runPython(python, code, env, 60_000);
   if (result.exitCode === 0) return { version: result.stdout.trim() };
   return { problem: result.stderr.trim().split('\n').pop() || result.shortMessage };
 }

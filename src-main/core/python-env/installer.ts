@@ -4,7 +4,7 @@
  * fails with the command and its last lines so the user sees why.
  */
 import { createInterface } from 'node:readline';
-import { execa } from 'execa';
+import { loadExeca } from '../execa-lazy.js';
 import { ReportedError } from '../manager.js';
 
 type Env = Record<string, string | undefined>;
@@ -34,6 +34,7 @@ export function describe(command: Command): string {
 
 /** Runs one command to the end; resolves with its stdout, rejects with an InstallError. */
 export async function runCommand(command: Command, options: RunOptions): Promise<string> {
+  const execa = await loadExeca();
   const proc = execa(command.file, command.args, {
     cwd: command.cwd,
     env: options.env,
