@@ -85,7 +85,10 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
   private readonly isAlive: (pid: number) => boolean;
   private readonly opts: Required<Pick<StatusOptions, 'safetyRescanMs' | 'pidCheckMs' | 'debounceMs'>>;
   private watcher?: FSWatcher;
-  private timers: NodeJS.Timeout[] = [];
+  private rescanTimer?: NodeJS.Timeout;
+  /** Workers whose pid is alive: the only ones the pid check looks at. */
+  private readonly living = new Set<string>();
+  private pidTimer?: NodeJS.Timeout;
   private pending = new Set<string>();
   private pendingFull = false;
   private debounce?: NodeJS.Timeout;
@@ -116,14 +119,10 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
     this.watch();
     await this.enqueue(() => this.scanAll());
     await this.settled();
-    this.timers.push(
-      setInterval(() => {
-        this.pendingFull = true;
-        this.schedule();
-      }, this.opts.safetyRescanMs),
-      setInterval(() => this.checkActivePids(), this.opts.pidCheckMs),
-    );
-    for (const t of this.timers) t.unref();
+    this.rescanTimer = setInterval(() => {
+      this.pendingFull = true;
+      this.schedule();
+    }, this.opts.safetyRescanMs).unref();
   }
 
   /** A watcher dies with its directory (deleted, moved); each full rescan, which recreates it, re-arms it. */
@@ -146,7 +145,8 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
   stop(): void {
     this.stopped = true;
     this.watcher?.close();
-    for (const t of this.timers) clearInterval(t);
+    clearInterval(this.rescanTimer);
+    clearInterval(this.pidTimer);
     clearTimeout(this.debounce);
   }
 
@@ -256,7 +256,10 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
   }
 
   private drop(uuid: string): void {
-    if (this.entries.delete(uuid)) this.touch(uuid);
+    if (!this.entries.delete(uuid)) return;
+    this.touch(uuid);
+    this.living.delete(uuid);
+    this.armPidCheck();
   }
 
   private async refreshOne(uuid: string, forceRead: boolean): Promise<void> {
@@ -335,7 +338,23 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
     if (entry.alive === alive) return;
     entry.alive = alive;
     entry.aliveSince = alive ? Date.now() : undefined;
+    if (alive) this.living.add(uuid);
+    else this.living.delete(uuid);
+    this.armPidCheck();
     this.emit('alive', uuid);
+  }
+
+  /**
+   * The pid check runs only while some worker is alive: with none, an idle manager over hundreds of
+   * inactive workers has no timer but the safety rescan (its ticks were half its idle CPU, docs/performance.md).
+   */
+  private armPidCheck(): void {
+    if (this.living.size > 0 && !this.pidTimer && !this.stopped) {
+      this.pidTimer = setInterval(() => this.checkActivePids(), this.opts.pidCheckMs).unref();
+    } else if (this.living.size === 0 && this.pidTimer) {
+      clearInterval(this.pidTimer);
+      this.pidTimer = undefined;
+    }
   }
 
   private setActive(uuid: string, entry: Entry, active: boolean): void {
@@ -365,9 +384,11 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
   }
 
   private checkActivePids(): void {
-    for (const [uuid, entry] of this.entries) {
-      const pid = entry.pidFile ?? entry.config.pid;
-      if ((entry.active || entry.alive) && (typeof pid !== 'number' || !this.isAlive(pid))) this.pending.add(uuid);
+    // Active implies alive, so the living set covers every worker that can die unnoticed.
+    for (const uuid of this.living) {
+      const entry = this.entries.get(uuid);
+      const pid = entry?.pidFile ?? entry?.config.pid;
+      if (typeof pid !== 'number' || !this.isAlive(pid)) this.pending.add(uuid);
     }
     if (this.pending.size > 0) this.schedule();
   }
