@@ -1,8 +1,7 @@
 import { builtinModules } from 'node:module';
 import { defineConfig } from 'vite';
-import pkg from './package.json' with { type: 'json' };
 
-const external = [...builtinModules, ...builtinModules.map((m) => `node:${m}`), ...Object.keys(pkg.dependencies)];
+const external = [...builtinModules, ...builtinModules.map((m) => `node:${m}`), 'ws', 'execa'];
 
 /** The benchmark (`npm run bench`): its own output dir, so electron-builder never packs it with dist/main. */
 export default defineConfig({

@@ -1,13 +1,16 @@
 import { builtinModules } from 'node:module';
 import { defineConfig } from 'vite';
-import pkg from './package.json' with { type: 'json' };
 
-const bundled = ['ws', 'execa'];
-const external = ['electron', ...builtinModules, ...builtinModules.map((m) => `node:${m}`), ...Object.keys(pkg.dependencies).filter((d) => !bundled.includes(d)), 'bufferutil', 'utf-8-validate'];
+// ws's optional native addons stay out: ws falls back to JavaScript when they are missing.
+const external = ['electron', ...builtinModules, ...builtinModules.map((m) => `node:${m}`), 'bufferutil', 'utf-8-validate'];
 
-/** Main process and headless CLI: ESM for Node 20 (the CLI) and Electron's Node (the app). */
+/**
+ * Main process and headless CLI: ESM for Node 20 (the CLI) and Electron's Node (the app). Every package is
+ * bundled (ws, execa and its dependencies): Node skips its CommonJS loader at start (~45 ms, ~6.5 MiB less,
+ * docs/performance.md) and the packaged app needs no node_modules.
+ */
 export default defineConfig({
-  ssr: { noExternal: bundled },
+  ssr: { noExternal: true },
   build: {
     ssr: true,
     outDir: 'dist/main',

@@ -3,6 +3,14 @@
 import { fileURLToPath } from 'node:url';
 import { CliError, runCli } from './cli/commands.js';
 
+// `fnwm worker list | head`: a reader that stops early ends the command quietly, as SIGPIPE would; a
+// manager in the foreground (it logs to stderr) keeps running and stops its workers as usual.
+const isManager = process.argv.includes('startworkermanager');
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  if (!isManager) process.exit(process.exitCode ?? 0);
+});
+
 const io = {
   out: (line: string) => process.stdout.write(`${line}\n`),
   err: (line: string) => process.stderr.write(`${line}\n`),

@@ -2,6 +2,7 @@
  * End-to-end tests of the headless `fnwm` CLI (dist/main/cli.js) against real processes, real sockets and
  * temp config dirs, with the stand-in Python worker (test/standin) as FUNCNODES_PYTHON.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -10,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManagerClient, probeManager } from '../src-main/core/client.js';
 import {
   assertCliBuilt,
+  CLI,
   canListProcesses,
   cliEnv,
   exitWithin,
@@ -521,6 +523,16 @@ describe('usage and argument errors (no manager involved)', () => {
     expectOneError(await fnwm(['--dir', dir, 'worker', 'frobnicate'], env), /Unknown command: worker frobnicate/);
     expectOneError(await fnwm(['--dir', dir, '--bogus', 'worker', 'list'], env), /--bogus/);
     expect(managerPids(dir)).toEqual([]);
+  });
+
+  it('a reader that stops early (fnwm --help | head -0) ends it quietly with exit 0, not an EPIPE crash', async () => {
+    const child = spawn(process.execPath, [CLI, '--help'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 
   it('rejects a bad --port', async () => {
