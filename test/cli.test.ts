@@ -174,7 +174,7 @@ describe('fnwm startworkermanager (foreground)', () => {
     expect(first.child.exitCode).toBeNull();
   });
 
-  it('refuses a port held by another program: one error line naming the port, non-zero exit', async () => {
+  it('refuses a port held by another program: one error line naming the port and the process, non-zero exit', async () => {
     const server = net.createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as net.AddressInfo;
@@ -186,6 +186,8 @@ describe('fnwm startworkermanager (foreground)', () => {
       expect(errors, show(r)).toHaveLength(1);
       expect(errors[0]).toContain(String(port));
       expect(errors[0]).not.toMatch(/Another Workermanager/);
+      // Linux names the process that listens: this test's own.
+      if (process.platform === 'linux') expect(errors[0]).toContain(`(pid ${process.pid})`);
       // A message, not a stack trace.
       expect(r.stderr, show(r)).not.toMatch(/^\s+at /m);
     } finally {

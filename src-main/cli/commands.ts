@@ -7,6 +7,7 @@ import { ManagerClient, probeManager } from '../core/client.js';
 import { formatDuration } from '../core/duration.js';
 import { loadSettings, type ConfigOverrides, type ManagerSettings } from '../core/config.js';
 import { createLogger } from '../core/log.js';
+import { describeOccupant, identifyPortOccupant } from '../core/port-occupant.js';
 import {
   LOG_TAIL_LINES,
   WORKER_ID_PATTERN,
@@ -131,12 +132,9 @@ async function startWorkerManager(overrides: ConfigOverrides, io: CliIo): Promis
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     const settings = await loadSettings(overrides, io.env);
-    const occupant = await probeManager(managerUrl(settings));
-    throw new CliError(
-      occupant
-        ? `Another Workermanager already runs on ${managerUrl(settings)} (its Python: ${occupant.py}); use it, or stop it with "fnwm stop"`
-        : `${(err as Error).message}: another program holds it; choose another with --port`,
-    );
+    const occupant = await identifyPortOccupant(managerUrl(settings), settings.port);
+    const advice = occupant.kind === 'workermanager' ? 'use it, or stop it with "fnwm stop"' : 'choose another with --port';
+    throw new CliError(`${describeOccupant(occupant)}; ${advice}`);
   }
   io.out(service.url);
   const stopOnSignal = (signal: string) => void service.stop(signal);
