@@ -216,6 +216,8 @@ export class WorkerLog extends EventEmitter<{ lines: [string[]] }> {
     if (!this.watcher && this.state === 'running') this.arm();
     // Shrunk without us: truncated by someone else.
     if (st.size < this.offset) this.restart();
+    // Most safety polls find nothing new: one stat, no open/read/close (20 idle workers poll 20 files a second).
+    if (st.size === this.offset) return;
     await this.readFrom(this.file);
     if (this.offset > this.maxBytes) await this.rotate();
   }
