@@ -136,10 +136,11 @@ async function startWorkerManager(overrides: ConfigOverrides, io: CliIo): Promis
     const advice = occupant.kind === 'workermanager' ? 'use it, or stop it with "fnwm stop"' : 'choose another with --port';
     throw new CliError(`${describeOccupant(occupant)}; ${advice}`);
   }
-  io.out(service.url);
+  // Handlers first: whoever reads the URL may signal at once (a launcher forwarding its SIGTERM).
   const stopOnSignal = (signal: string) => void service.stop(signal);
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
+  io.out(service.url);
   await service.stopped;
   process.off('SIGINT', stopOnSignal);
   process.off('SIGTERM', stopOnSignal);
