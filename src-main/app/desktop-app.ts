@@ -149,6 +149,8 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
         }
         // A start can take minutes (installs, imports); whoever asked for it, say when it is done if nobody is looking.
         if (worker.state === 'active' && before?.state === 'starting' && !windowVisible()) deps.notify(`Worker ${name} started`, '');
+        // A creation in its own venv takes a while too (installs); the new worker appears when it is done.
+        if (before === undefined && !windowVisible()) deps.notify(`Worker ${name} created`, '');
         workers.set(worker.uuid, worker);
       }
       for (const uuid of message.removed) workers.delete(uuid);

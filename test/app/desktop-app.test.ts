@@ -193,7 +193,7 @@ describe('workers from the tray and quitting', () => {
     expect(fakes.notifications).toEqual([]);
   });
 
-  it('notifies a crash with the exit code, and a finished operation while the window is hidden', async () => {
+  it('notifies a crash with the exit code, and a finished start or creation while the window is hidden', async () => {
     const { fakes, app, pid } = await withActiveWorker();
     fakes.windows[0].userClose();
     expect(fakes.windows[0].visible).toBe(false);
@@ -204,6 +204,10 @@ describe('workers from the tray and quitting', () => {
     fakes.tray().click('Workers', 'demo', 'Start');
     await waitFor(() => fakes.notifications.some((n) => n.title === 'Worker demo started'), 20_000, 'the start notice');
     await waitFor(() => app.state().workers[0].state === 'active', 5000, 'the tray to show it active');
+    const client = await ManagerClient.connect(app.service()!.url);
+    await createWorker(client, app.service()!.settings.workersDir, 'second');
+    client.close();
+    await waitFor(() => fakes.notifications.some((n) => n.title === 'Worker second created'), 5000, 'the creation notice');
   });
 
   it('a failed start from the tray is notified with the reason', async () => {
