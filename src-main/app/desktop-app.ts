@@ -83,6 +83,8 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   let target: Omit<AppInfo, 'version'> = { managerUrl: '', mode: 'own', py: null };
   let win: WindowLike | undefined;
   let quitting = false;
+  /** The connection that tells when a manager used through "Use it" goes away. */
+  let otherWatch: ManagerClient | undefined;
   /** A start in progress; quitting waits for it, then stops what it started. */
   let pendingStart: Promise<void> = Promise.resolve();
   let readyToExit = false;
@@ -245,6 +247,26 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     target = { managerUrl: url, mode: 'other', py: identity.py };
     setPhase({ phase: 'client', url, py: identity.py });
     reopenWindow();
+    void watchOther(url);
+  }
+
+  /** "Use it" lasts while that manager runs; when it goes, the tray says so and offers Start manager. */
+  async function watchOther(url: string): Promise<void> {
+    try {
+      otherWatch = await ManagerClient.connect(url);
+      otherWatch.socket.once('close', () => otherGone(url));
+    } catch {
+      otherGone(url);
+    }
+  }
+
+  function otherGone(url: string): void {
+    otherWatch = undefined;
+    // A take-over or a quit ends the connection on purpose.
+    if (phase.phase !== 'client' || phase.url !== url || quitting) return;
+    log.warn(`The Workermanager on ${url} that this app was using has gone`);
+    deps.notify('The Workermanager has stopped', `The one on ${url} that this app was using is gone. Start one here from the tray menu.`);
+    setPhase({ phase: 'stopped' });
   }
 
   async function takeOver(): Promise<void> {
@@ -273,6 +295,7 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   async function shutdown(): Promise<void> {
     // Synchronously, so the tray shows the quit at once.
     if (service) setPhase({ phase: 'stopping' });
+    otherWatch?.close();
     try {
       await pendingStart;
       await stopManager('app quit');

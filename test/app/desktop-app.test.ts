@@ -141,6 +141,21 @@ describe('start', () => {
     expect(fakes.windows.filter((w) => !w.destroyed)).toHaveLength(1);
   });
 
+  it('"Use it" lasts while that manager runs: when it stops, the tray says so and offers Start manager', async () => {
+    const other = await otherManager();
+    const port = portOf(other.url);
+    const { fakes, app } = await launch({ port });
+    await waitFor(() => app.state().manager.phase === 'port-taken', 5000, 'the port check');
+    fakes.tray().click('Use it');
+    expect(app.state().manager.phase).toBe('client');
+    await other.service.stop('gone');
+    await waitFor(() => app.state().manager.phase === 'stopped', 5000, 'the tray to notice');
+    expect(fakes.notifications.map((n) => n.title)).toContain('The Workermanager has stopped');
+    fakes.tray().click('Start manager');
+    await waitFor(() => app.state().manager.phase === 'running', 10_000, 'our own manager');
+    expect(app.service()!.port).toBe(port);
+  });
+
   it('with the port held by a plain TCP listener: names the port and the process holding it, binds nothing', async () => {
     // Something that is not a Workermanager: it hangs up on every connection.
     const server = net.createServer((socket) => socket.destroy());
