@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { appendFileSync, closeSync } from 'node:fs';
 import { appendFile, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import ts from 'typescript';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_LINE_LENGTH, TRUNCATED_MARK, WorkerLog, type WorkerLogOptions } from '../src-main/core/worker-log.js';
 import { makeTempDir, waitFor } from './helpers/manager.js';
@@ -16,6 +17,8 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
+
+const CORE_DIR = path.join(import.meta.dirname, '../src-main/core');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -249,16 +252,46 @@ describe('stop', () => {
   });
 
   it('leaves nothing that keeps the process alive, while running or after', async () => {
-    const keepsAlive = () => process.getActiveResourcesInfo().filter((r) => r === 'FSEventWrap' || r === 'Timeout').length;
-    const { file, log, received } = await setup({ partialFlushMs: 600_000 });
-    closeSync(log.openForChild());
-    const before = keepsAlive();
-    log.start();
-    // Watcher, poll and a pending partial line's timer all active.
-    await appendFile(file, 'line\npartial');
-    await waitFor(() => received.length > 0, 5000, 'the line');
-    expect(keepsAlive()).toBe(before);
-    log.stop();
-    expect(keepsAlive()).toBe(before);
+    // Checked in a child of its own, where nothing else holds the event loop: with the watcher, the poll
+    // and a pending partial line's timer all armed the child must still exit by itself, and after stop
+    // too (once the last read flushed the partial line).
+    const dir = await makeTempDir('fnwm-log-alive-');
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    for (const name of ['worker-log', 'log', 'protocol']) {
+      const source = await readFile(path.join(CORE_DIR, `${name}.ts`), 'utf8');
+      const { outputText } = ts.transpileModule(source, {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      });
+      await writeFile(path.join(dir, `${name}.js`), outputText);
+    }
+    await writeFile(path.join(dir, 'package.json'), '{"type":"module"}');
+    const script = `
+      import { closeSync, appendFileSync } from 'node:fs';
+      import { WorkerLog } from './worker-log.js';
+      const [file, mode] = process.argv.slice(2);
+      const log = new WorkerLog({ file, pollMs: 200, partialFlushMs: 600000 });
+      closeSync(log.openForChild());
+      // Holds the child until the line is in: an unreferenced watcher alone would let it exit before.
+      const untilRead = setInterval(() => {}, 1000);
+      log.on('lines', (lines) => {
+        console.log(JSON.stringify(lines));
+        clearInterval(untilRead);
+        if (mode === 'stop') log.stop();
+      });
+      log.start();
+      // Seen by the watcher or, should the first read arm it only after this write, by the poll.
+      setTimeout(() => appendFileSync(file, 'line\\npartial'), 100);
+    `;
+    await writeFile(path.join(dir, 'child.mjs'), script);
+    for (const [mode, expected] of [['running', '["line"]\n'], ['stop', '["line"]\n["partial"]\n']] as const) {
+      const file = path.join(dir, mode, 'worker.log');
+      const child = spawn(process.execPath, ['child.mjs', file, mode], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+      let stdout = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      clearTimeout(killer);
+      expect({ mode, code, signal, stdout }).toEqual({ mode, code: 0, signal: null, stdout: expected });
+    }
   });
 });
