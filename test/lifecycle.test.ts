@@ -2,7 +2,7 @@
  * Liveness and the worker lifecycle with the stand-in worker as a real child process: status from files
  * and probes, set_active, stop, restart and delete of running workers, and the stand-in's failure modes.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isPidAlive } from '../src-main/core/liveness.js';
@@ -217,5 +217,22 @@ describe('stop, restart, delete', () => {
     expect(isPidAlive(found.data.pid!)).toBe(false);
     await expect(stat(path.join(m.workersDir, `worker_${uuid}`))).rejects.toThrow();
     await expect(stat(path.join(m.workersDir, `worker_${uuid}.json`))).rejects.toThrow();
+  });
+
+  it('delete_worker during a start ends the start at once and removes everything', async () => {
+    const m = await start({ lifecycle: { ...FAST, connectTimeoutMs: 60_000, startTimeoutMs: 60_000 } });
+    const client = await m.connect();
+    const deleter = await m.connect();
+    const uuid = await createWorker(client, 'short-lived', { boot_delay: 20 });
+    await collect(client, 50);
+    client.send({ type: 'set_active', workerid: uuid });
+    await client.until((f) => (f.kind === 'message' && f.message.type === 'progress' && f.message.message === 'Contacting worker.' ? true : undefined), 10_000);
+    const began = Date.now();
+    deleter.send({ type: 'delete_worker', workerid: uuid });
+    await readUntil(deleter, 'worker_deleted', 10_000);
+    expect(Date.now() - began).toBeLessThan(5000);
+    expect((await readUntil(client, 'error', 5000)).found.message).toBe(`Could not activate worker with id ${uuid}.`);
+    const left = (await readdir(m.workersDir)).filter((name) => name.includes(uuid));
+    expect(left).toEqual([]);
   });
 });

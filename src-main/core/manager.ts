@@ -249,9 +249,7 @@ export class WorkerManager {
     await this.withReset(requester, async () => {
       requester.send(progressStep.stoppingWorker());
       try {
-        // A worker still booting is stopped now, not after its start gives up.
-        if (this.activations.has(uuid)) this.deps.lifecycle.cancelStart(uuid);
-        await this.serialised(uuid, () => this.stopIfRunning(uuid));
+        await this.afterCancellingStart(uuid, () => this.stopIfRunning(uuid));
         stopped = true;
       } catch (err) {
         this.deps.log.warn(`stop_worker ${uuid} failed: ${(err as Error).message}`);
@@ -259,6 +257,15 @@ export class WorkerManager {
       }
     });
     return stopped;
+  }
+
+  /**
+   * Runs after the operations before it, except a start still waiting for its worker: that one is ended
+   * now (with the process it spawned) rather than when it gives up, minutes later.
+   */
+  private afterCancellingStart<T>(uuid: string, work: () => Promise<T>): Promise<T> {
+    this.deps.lifecycle.cancelStart(uuid);
+    return this.serialised(uuid, work);
   }
 
   /** Stops a worker whose process runs; an inactive one is left alone (its old port may be another's). */
@@ -284,10 +291,12 @@ export class WorkerManager {
       }
       config = read.config;
     }
-    const release = status.hold();
+    // Taken only once the start before us has ended: a held tracker emits no `change`, which a start waits for.
+    let release: (() => void) | undefined;
     try {
       await this.withReset(requester, () =>
-        this.serialised(uuid, async () => {
+        this.afterCancellingStart(uuid, async () => {
+          release = status.hold();
           requester.send(progressStep.deleting());
           if (this.deps.lifecycle.isRunning(uuid)) {
             requester.send(progressStep.stoppingWorker());
@@ -310,7 +319,7 @@ export class WorkerManager {
         }),
       );
     } finally {
-      release();
+      release?.();
       this.sendStatusIfUnsubscribed(requester);
     }
   }
