@@ -5,7 +5,7 @@
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ManagerClient } from '../src-main/core/client.js';
 import { isPidAlive } from '../src-main/core/liveness.js';
 import type { ManagerInfoMessage, WorkerConfig, WorkerRuntime, WorkerStatesMessage } from '../src-main/core/protocol.js';
@@ -202,6 +202,26 @@ describe('concurrency', () => {
     expect(Date.now() - began).toBeLessThan(5000);
     expect(isPidAlive(starting.pid!)).toBe(false);
   });
+
+  it('a stop that comes while the child is being spawned still ends the start at once', async () => {
+    const m = await start({ lifecycle: { connectTimeoutMs: 60_000, startTimeoutMs: 60_000 } });
+    const client = await m.connect();
+    const uuid = await createWorker(client, m.workersDir, 'mute', { never_bind: true });
+    await watchStates(client);
+    let spawnedPid: number | undefined;
+    // The delta of the spawn is published inside spawn(), before the start waits for the worker: the
+    // cancel lands in between, as a stop_worker can.
+    m.service.states.on('delta', (delta) => {
+      const runtime = delta.workers.find((w) => w.uuid === uuid && w.state === 'starting' && w.pid !== null);
+      if (runtime === undefined || spawnedPid !== undefined) return;
+      spawnedPid = runtime.pid!;
+      m.service.lifecycle.cancelStart(uuid);
+    });
+    client.send({ type: 'set_active', workerid: uuid });
+    expect((await readUntil(client, 'error', 10_000)).found.message).toBe(`Could not activate worker with id ${uuid}.`);
+    expect(spawnedPid).toBeDefined();
+    expect(isPidAlive(spawnedPid!)).toBe(false);
+  });
 });
 
 describe('adoption and shutdown', () => {
@@ -214,6 +234,28 @@ describe('adoption and shutdown', () => {
     await m.service.stop('test');
     for (const pid of pids) expect(isPidAlive(pid)).toBe(false);
     for (const uuid of uuids) await expect(stat(path.join(m.workersDir, `worker_${uuid}.p`))).rejects.toThrow();
+  });
+
+  it('a shutdown that begins while a start reads its JSON cancels that start and waits for it', async () => {
+    const m = await start({ lifecycle: { connectTimeoutMs: 60_000, startTimeoutMs: 60_000 } });
+    const client = await m.connect();
+    const uuid = await createWorker(client, m.workersDir, 'late');
+    await m.service.status.settled();
+    // The stop arrives during the start's first await, before it has spawned anything.
+    let stopped: Promise<void> | undefined;
+    const read = m.service.registry.read.bind(m.service.registry);
+    vi.spyOn(m.service.registry, 'read').mockImplementationOnce(async (id) => {
+      const result = await read(id);
+      stopped = m.service.stop('test');
+      return result;
+    });
+    let settled = false;
+    const activation = m.service.request({ type: 'set_active', workerid: uuid }, { send: () => undefined, subscribed: false });
+    void activation.finally(() => (settled = true));
+    await waitFor(() => stopped !== undefined, 5000, 'the start to read its JSON');
+    await stopped;
+    expect(settled).toBe(true);
+    expect(m.logs.filter((l) => l.includes(`Spawned worker ${uuid}`))).toEqual([]);
   });
 
   it('--keep-workers leaves them running; the next manager adopts them, stops them by pid, and sees their exit', async () => {

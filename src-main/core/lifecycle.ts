@@ -65,7 +65,8 @@ export class ProcessLifecycle implements WorkerLifecycle {
   private readonly children = new Map<string, Child>();
   private readonly logs = new Map<string, WorkerLog>();
   private readonly logListeners = new Map<string, Set<LinesListener>>();
-  private readonly startAborts = new Map<string, AbortController>();
+  /** Starts in progress: shutdown cancels them and waits for them, so none spawns a child it never sees. */
+  private readonly starts = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private readonly probe: (config: WorkerConfig) => Promise<ProbeResult>;
   private shuttingDown = false;
 
@@ -85,29 +86,39 @@ export class ProcessLifecycle implements WorkerLifecycle {
     return this.children.has(uuid) || this.opts.status.find(uuid)?.alive === true;
   }
 
-  async start(uuid: string, report: Report): Promise<void> {
+  start(uuid: string, report: Report): Promise<void> {
+    if (this.shuttingDown) return Promise.reject(new OperationError('the Workermanager is shutting down'));
+    // Registered before the first await, so a shutdown that begins meanwhile cancels and awaits it.
+    const abort = new AbortController();
+    const start = { abort, done: this.startProcess(uuid, report, abort.signal) };
+    this.starts.set(uuid, start);
+    const forget = () => {
+      if (this.starts.get(uuid) === start) this.starts.delete(uuid);
+    };
+    void start.done.then(forget, forget);
+    return start.done;
+  }
+
+  private async startProcess(uuid: string, report: Report, signal: AbortSignal): Promise<void> {
     const { registry, states } = this.opts;
-    if (this.shuttingDown) throw new OperationError('the Workermanager is shutting down');
     const read = await registry.read(uuid);
     if (!read.ok) throw new OperationError(`its JSON ${read.reason}`);
-    const abort = new AbortController();
-    this.startAborts.set(uuid, abort);
     states.begin(uuid, 'starting');
     let failure: string | undefined;
     try {
       if (await this.startedElsewhere(uuid)) {
         // Someone else's process (another manager, the Python CLI): contact it instead of spawning a twin.
         report(progressStep.contacting());
-        await this.waitUntilActive(uuid, report, undefined, abort.signal);
+        await this.waitUntilActive(uuid, report, undefined, signal);
         return;
       }
-      const { note } = (await this.opts.prepareStart?.(read.config, report, abort.signal)) ?? {};
-      abort.signal.throwIfAborted();
+      const { note } = (await this.opts.prepareStart?.(read.config, report, signal)) ?? {};
+      signal.throwIfAborted();
       report(progressStep.starting());
       const child = await this.spawn(read.config);
       report(progressStep.contacting());
       try {
-        await this.waitUntilActive(uuid, report, child, abort.signal);
+        await this.waitUntilActive(uuid, report, child, signal);
       } catch (err) {
         child.expectExit = true;
         await terminateTree(child.pid, this.opts.killGraceMs ?? 5_000);
@@ -117,14 +128,13 @@ export class ProcessLifecycle implements WorkerLifecycle {
       failure = (err as Error).message;
       throw err;
     } finally {
-      if (this.startAborts.get(uuid) === abort) this.startAborts.delete(uuid);
       states.end(uuid, failure);
     }
   }
 
   /** A stop request ends a start still waiting for its worker (the start then ends its child). */
   cancelStart(uuid: string): void {
-    this.startAborts.get(uuid)?.abort(new OperationError('a stop was requested while it was starting'));
+    this.starts.get(uuid)?.abort.abort(new OperationError('a stop was requested while it was starting'));
   }
 
   /** A live `.p` pid means it is running or booting; a dead one is removed so the worker can start (spec §2.5). */
@@ -269,6 +279,8 @@ export class ProcessLifecycle implements WorkerLifecycle {
       );
       // The tracker may already know (an adopted worker that answers).
       void status.refresh(uuid).then(onChange);
+      // A cancel that came while the child was being spawned has already fired its 'abort' event.
+      if (signal.aborted) onAbort();
     });
   }
 
@@ -318,10 +330,15 @@ export class ProcessLifecycle implements WorkerLifecycle {
     await status.refresh(uuid);
   }
 
-  /** Manager shutdown: cancel starts, then stop every child of ours in parallel, with the usual deadlines. */
+  /**
+   * Manager shutdown: cancel starts and wait until they have ended (a cancelled start ends the child it
+   * spawned), then stop every child of ours in parallel, with the usual deadlines.
+   */
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
-    for (const uuid of this.startAborts.keys()) this.cancelStart(uuid);
+    const starts = [...this.starts.values()];
+    for (const { abort } of starts) abort.abort(new OperationError('the Workermanager is shutting down'));
+    await Promise.allSettled(starts.map(({ done }) => done));
     const uuids = [...this.children.keys()];
     await Promise.all(
       uuids.map((uuid) =>
