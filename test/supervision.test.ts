@@ -258,6 +258,23 @@ describe('adoption and shutdown', () => {
     expect(m.logs.filter((l) => l.includes(`Spawned worker ${uuid}`))).toEqual([]);
   });
 
+  it('--keep-workers still cancels starts in progress, and awaits them, before it stops', async () => {
+    const m = await start({ keepWorkers: true, lifecycle: { connectTimeoutMs: 60_000, startTimeoutMs: 60_000 } });
+    const client = await m.connect();
+    const kept = await createWorker(client, m.workersDir, 'kept');
+    const keptPid = (await activate(client, kept)).pid!;
+    const mute = await createWorker(client, m.workersDir, 'mute', { never_bind: true });
+    await watchStates(client);
+    client.send({ type: 'set_active', workerid: mute });
+    const starting = await stateWhere(client, mute, (r) => r.state === 'starting' && r.pid !== null);
+    const began = Date.now();
+    await m.service.stop('test');
+    expect(Date.now() - began).toBeLessThan(5000);
+    // The cancelled start has ended its child; the running worker is kept.
+    expect(isPidAlive(starting.pid!)).toBe(false);
+    expect(isPidAlive(keptPid)).toBe(true);
+  });
+
   it('--keep-workers leaves them running; the next manager adopts them, stops them by pid, and sees their exit', async () => {
     const dir = await makeTempDir();
     try {

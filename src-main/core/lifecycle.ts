@@ -331,14 +331,19 @@ export class ProcessLifecycle implements WorkerLifecycle {
   }
 
   /**
-   * Manager shutdown: cancel starts and wait until they have ended (a cancelled start ends the child it
-   * spawned), then stop every child of ours in parallel, with the usual deadlines.
+   * Manager stop, also with --keep-workers: no new starts; those in progress are cancelled and awaited (a
+   * cancelled start ends the child it spawned), so none lives on with its timers or kills its child later.
    */
-  async shutdown(): Promise<void> {
+  async cancelStarts(): Promise<void> {
     this.shuttingDown = true;
     const starts = [...this.starts.values()];
     for (const { abort } of starts) abort.abort(new OperationError('the Workermanager is shutting down'));
     await Promise.allSettled(starts.map(({ done }) => done));
+  }
+
+  /** Manager shutdown: cancel starts, then stop every child of ours in parallel, with the usual deadlines. */
+  async shutdown(): Promise<void> {
+    await this.cancelStarts();
     const uuids = [...this.children.keys()];
     await Promise.all(
       uuids.map((uuid) =>

@@ -224,7 +224,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
       log.info(`Stopping the Workermanager (${reason})`);
       killWatcher.close();
       // Clients keep seeing the workers go while they stop; then the hub closes.
-      const workersDone = Promise.all([manager.cancelCreations(), keepWorkers ? undefined : lifecycle.shutdown()]);
+      const workersDone = Promise.all([manager.cancelCreations(), keepWorkers ? lifecycle.cancelStarts() : lifecycle.shutdown()]);
       void workersDone.then(async () => {
         status.stop();
         lifecycle.dispose();
