@@ -119,6 +119,27 @@ describe('worker_states (additive, opt-in)', () => {
     await activate(client, uuid);
     expect(m.service.states.describe(uuid)).toMatchObject({ state: 'active', exit: null, error: null });
   });
+
+  it('an adopted worker that dies goes straight from active to inactive', async () => {
+    const m = await start({ status: { pidCheckMs: 100 } });
+    const client = await m.connect();
+    const uuid = await createWorker(client, m.workersDir, 'outside');
+    await watchStates(client);
+    const outside = spawnStandin(standinArgs(m.dir, uuid), m.env);
+    try {
+      await stateWhere(client, uuid, (r) => r.state === 'active' && r.adopted);
+      await collect(client, 300); // whatever else its start caused
+      outside.child.kill('SIGKILL');
+      const seen: WorkerRuntime[] = [];
+      await stateWhere(client, uuid, (r) => {
+        seen.push(r);
+        return r.state === 'inactive';
+      });
+      expect(seen.map((r) => r.state)).toEqual(['inactive']);
+    } finally {
+      outside.child.kill('SIGKILL');
+    }
+  });
 });
 
 describe('output capture', () => {

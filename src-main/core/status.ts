@@ -312,9 +312,10 @@ export class StatusTracker extends EventEmitter<StatusEvents> {
     // A `.p` caught mid-rewrite reads as null: as in the original (spec §6.2), a null pid goes on to the
     // probe. Only a worker with no `.p` and no pid at all (never started) is inactive without asking.
     const gone = typeof pid === 'number' ? !this.isAlive(pid) : entry.pidFile === undefined;
+    // Inactive before the 'alive' event: its listeners publish at once and must not see a dead worker active.
+    if (gone) this.setActive(uuid, entry, false);
     this.setAlive(uuid, entry, !gone);
     if (gone) {
-      this.setActive(uuid, entry, false);
       entry.probedFor = undefined;
       if (typeof entry.pidFile === 'number') await this.removeStalePidFile(uuid, entry.pidFile);
       return;
