@@ -3,12 +3,14 @@
  * messages, crash detection, output capture, coalesced starts, cancelled starts, adoption, shutdown
  * policy (stop children, --keep-workers, hard kill of the manager).
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ManagerClient } from '../src-main/core/client.js';
+import { ManagerClient } from '../src-main/core/client.js';
 import { isPidAlive } from '../src-main/core/liveness.js';
+import { createLogger } from '../src-main/core/log.js';
 import type { ManagerInfoMessage, WorkerConfig, WorkerRuntime, WorkerStatesMessage } from '../src-main/core/protocol.js';
+import { startManagerService } from '../src-main/core/service.js';
 import { assertCliBuilt, cliEnv, exitWithin, startForeground } from './helpers/cli.js';
 import {
   collect,
@@ -17,6 +19,7 @@ import {
   makeTempDir,
   readUntil,
   startTestManager,
+  testEnv,
   waitFor,
   type TestManager,
   type TestManagerOptions,
@@ -138,6 +141,46 @@ describe('worker_states (additive, opt-in)', () => {
       expect(seen.map((r) => r.state)).toEqual(['inactive']);
     } finally {
       outside.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('watch requests that wait for the first scan', () => {
+  it('are dropped when their socket closed meanwhile (nothing is left watching for a gone client)', async () => {
+    const dir = await makeTempDir();
+    const workersDir = path.join(dir, 'workers');
+    await mkdir(workersDir, { recursive: true });
+    // A worker whose pid (ours) is alive: the first scan probes it, and the probe answers only when let go.
+    await writeFile(path.join(workersDir, 'worker_slow.json'), JSON.stringify({ type: 'WSWorker', uuid: 'slow', name: 'slow', pid: process.pid, host: '127.0.0.1', port: 1 }));
+    let letGo!: () => void;
+    const gate = new Promise<void>((resolve) => (letGo = resolve));
+    const service = await startManagerService({
+      host: '127.0.0.1',
+      port: 0,
+      dir,
+      env: testEnv(randomPortRange()),
+      log: createLogger('debug', () => undefined),
+      status: { probe: () => gate.then(() => 'unreachable' as const) },
+    });
+    try {
+      const gone = await ManagerClient.connect(service.url);
+      gone.send({ type: 'watch_workers' });
+      gone.close();
+      await waitFor(() => gone.closed !== undefined, 5000, 'the socket to close');
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the manager's side of the close
+      letGo();
+      await service.ready;
+      const deltas: unknown[] = [];
+      service.states.on('delta', (delta) => deltas.push(delta));
+      // A change that every watcher would hear about.
+      const other = await ManagerClient.connect(service.url);
+      await createWorker(other, workersDir, 'news');
+      other.close();
+      await service.status.settled();
+      expect(deltas).toEqual([]);
+    } finally {
+      await service.stop('test done');
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -147,6 +147,8 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
         case 'unwatch_workers':
         case 'watch_logs':
         case 'unwatch_logs':
+          // A socket that closed while we awaited `ready` was unwatched already: a watch now would never end.
+          if (connection.socket.readyState !== connection.socket.OPEN) return;
           return handleWatch(connection, request);
         default:
           return await manager.handle(request, connection);
