@@ -1,11 +1,14 @@
 /**
  * Liveness and the worker lifecycle with the stand-in worker as a real child process: status from files
- * and probes, set_active, stop, restart and delete of running workers, and the stand-in's failure modes.
+ * and probes, set_active, stop, restart and delete of running workers, the stand-in's failure modes, and
+ * ending a process tree.
  */
+import { spawn } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isPidAlive } from '../src-main/core/liveness.js';
+import { terminateTree } from '../src-main/core/process-tree.js';
 import type { ManagerClient } from '../src-main/core/client.js';
 import type { WorkerConfig, WorkerStatusMessage } from '../src-main/core/protocol.js';
 import { collect, createWorker as createWorkerIn, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
@@ -234,5 +237,30 @@ describe('stop, restart, delete', () => {
     expect((await readUntil(client, 'error', 5000)).found.message).toBe(`Could not activate worker with id ${uuid}.`);
     const left = (await readdir(m.workersDir)).filter((name) => name.includes(uuid));
     expect(left).toEqual([]);
+  });
+});
+
+describe('process trees', () => {
+  it('terminateTree ends a child that ignores SIGTERM even when its group leader exits at once', async () => {
+    // A detached leader (as workers are spawned) whose child ignores SIGTERM; the leader prints the child's pid.
+    const childCode = "process.on('SIGTERM', () => undefined); console.log('ready'); setInterval(() => undefined, 1000);";
+    const leaderCode = `
+      const child = require('node:child_process').spawn(process.execPath, ['-e', ${JSON.stringify(childCode)}], { stdio: ['ignore', 'pipe', 'inherit'] });
+      child.stdout.once('data', () => console.log(child.pid));
+      setInterval(() => undefined, 1000);`;
+    const leader = spawn(process.execPath, ['-e', leaderCode], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const childPid = await new Promise<number>((resolve) => leader.stdout.once('data', (data: Buffer) => resolve(Number(data.toString().trim()))));
+      expect(isPidAlive(childPid)).toBe(true);
+      expect(await terminateTree(leader.pid!, 300)).toBe(true);
+      // A killed orphan is a zombie until init reaps it.
+      await waitFor(() => !isPidAlive(childPid), 5000, 'the child to be gone');
+    } finally {
+      try {
+        process.kill(-leader.pid!, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
   });
 });

@@ -19,14 +19,29 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
   }
 }
 
-/** Polls until `pid` is gone; true if it went within the time. */
-export async function waitForPidExit(pid: number, timeoutMs: number, pollMs = 25): Promise<boolean> {
+/** Polls until `gone()`; true if that happened within the time. */
+async function waitUntil(gone: () => boolean, timeoutMs: number, pollMs = 25): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!isPidAlive(pid)) return true;
+    if (gone()) return true;
     await sleep(pollMs);
   }
-  return !isPidAlive(pid);
+  return gone();
+}
+
+/** Polls until `pid` is gone; true if it went within the time. */
+export function waitForPidExit(pid: number, timeoutMs: number, pollMs = 25): Promise<boolean> {
+  return waitUntil(() => !isPidAlive(pid), timeoutMs, pollMs);
+}
+
+/** Whether process group `pgid` has a member left (it outlives its leader while the leader's children run). */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export function signalTree(pid: number, signal: NodeJS.Signals): void {
@@ -44,17 +59,25 @@ export function signalTree(pid: number, signal: NodeJS.Signals): void {
 
 /**
  * SIGTERM to the tree, SIGKILL after `graceMs` if it is still there; resolves true once the pid is gone.
- * Windows: one forced `taskkill /T`, since a console-less worker cannot receive a polite signal.
+ * POSIX: for a group leader the whole group is waited for and killed, so a child that ignores SIGTERM
+ * does not survive its leader's exit. Windows: one forced `taskkill /T`, since a console-less worker
+ * cannot receive a polite signal.
  */
 export async function terminateTree(pid: number, graceMs: number): Promise<boolean> {
-  if (!isPidAlive(pid)) return true;
   if (process.platform === 'win32') {
+    if (!isPidAlive(pid)) return true;
     const execa = await loadExeca();
     await execa('taskkill', ['/PID', String(pid), '/T', '/F'], { reject: false, windowsHide: true });
     return waitForPidExit(pid, 2_000);
   }
+  // A group with the pid as its id is that pid's own; without one it is no leader (a worker the Python CLI
+  // started): the pid alone.
+  const gone = groupAlive(pid) ? () => !groupAlive(pid) : () => !isPidAlive(pid);
+  if (gone()) return true;
   signalTree(pid, 'SIGTERM');
-  if (await waitForPidExit(pid, graceMs)) return true;
+  if (await waitUntil(gone, graceMs)) return true;
   signalTree(pid, 'SIGKILL');
-  return waitForPidExit(pid, 2_000);
+  // Killed orphans stay zombies (group members) until init reaps them: success is the pid's exit.
+  await waitUntil(gone, 2_000);
+  return !isPidAlive(pid);
 }
