@@ -90,6 +90,19 @@ describe('writes', () => {
     expect((await stat(path.join(dir, `worker_${created.uuid}.json`))).mode & 0o777).toBe(0o600);
   });
 
+  it('removes the new data dir, and what its setup made there, when a write after the setup fails', async () => {
+    const dir = await makeTempDir();
+    const registry = new Registry(dir, silentLogger);
+    const creation = registry.create({ uuid: 'half', name: 'half', copyLib: false, copyNS: false }, { host: 'localhost', port: 9382 }, async (uuid, dataDir) => {
+      await mkdir(path.join(dataDir, 'venv')); // a finished venv
+      // Something in the way of the worker JSON: its write fails once the setup is done.
+      await mkdir(path.join(dir, `worker_${uuid}.json`));
+      return { env_path: 'venv' };
+    });
+    await expect(creation).rejects.toThrow();
+    expect(await exists(path.join(dir, 'worker_half'))).toBe(false);
+  });
+
   it('never clobbers an existing worker with new_worker', async () => {
     manager = await startTestManager();
     await writeWorker(manager.workersDir, 'taken', { name: 'original', custom: true });

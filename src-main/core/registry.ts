@@ -208,31 +208,31 @@ export class Registry {
       }
     }
     const madeDataDir = (await mkdir(paths.dataDir, { recursive: true })) !== undefined;
-    let prepared: Partial<WorkerConfig> | undefined;
+    // Until the JSON is written the worker does not exist: any failure removes what was made (a venv).
     try {
-      prepared = await prepare?.(uuid, paths.dataDir);
+      const prepared = await prepare?.(uuid, paths.dataDir);
+      if (nodespace !== undefined) await writeJsonAtomic(path.join(paths.dataDir, 'nodespace.json'), nodespace);
+      const config: WorkerConfig = {
+        type: 'WSWorker',
+        uuid,
+        name: options.name ?? uuid,
+        data_path: null,
+        env_path: null,
+        worker_dependencies: {},
+        package_dependencies: packageDependencies,
+        pid: null,
+        update_on_startup: { funcnodes: true, 'funcnodes-core': true, 'funcnodes-worker': true },
+        host: options.host ?? defaults.host,
+        port: options.port ?? defaults.port,
+        ssl: false,
+        ...prepared,
+      };
+      await writeJsonAtomic(paths.json, config);
+      return config;
     } catch (err) {
       if (madeDataDir) await this.removeDir(paths.dataDir);
       throw err;
     }
-    if (nodespace !== undefined) await writeJsonAtomic(path.join(paths.dataDir, 'nodespace.json'), nodespace);
-    const config: WorkerConfig = {
-      type: 'WSWorker',
-      uuid,
-      name: options.name ?? uuid,
-      data_path: null,
-      env_path: null,
-      worker_dependencies: {},
-      package_dependencies: packageDependencies,
-      pid: null,
-      update_on_startup: { funcnodes: true, 'funcnodes-core': true, 'funcnodes-worker': true },
-      host: options.host ?? defaults.host,
-      port: options.port ?? defaults.port,
-      ssl: false,
-      ...prepared,
-    };
-    await writeJsonAtomic(paths.json, config);
-    return config;
   }
 
   /** The reference's nodespace without its `meta` (the new worker gets its own id); absent → none. */
