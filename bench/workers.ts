@@ -7,9 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { probeWorker } from '../src-main/core/liveness.js';
 import type { WorkerConfig } from '../src-main/core/protocol.js';
-import { sleep, terminateTree } from '../src-main/core/process-tree.js';
+import { terminateTree } from '../src-main/core/process-tree.js';
 
 export const newUuid = (): string => randomUUID().replaceAll('-', '');
 

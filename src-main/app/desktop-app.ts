@@ -4,6 +4,7 @@
  * keeps the tray in step with it, owns the window, answers the preload's IPC, and runs the quit sequence.
  */
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { App, BrowserWindow, BrowserWindowConstructorOptions, Dialog, Menu, Shell, Tray } from 'electron';
 import { managerUrl as configuredUrl } from '../cli/autostart.js';
 import { ManagerClient } from '../core/client.js';
@@ -62,8 +63,6 @@ const OPERATIONS: Record<WorkerAction, { type: WorkerIdRequestType; verb: string
   stop: { type: 'stop_worker', verb: 'Stopping' },
   restart: { type: 'restart_worker', verb: 'Restarting' },
 };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Returns undefined in a second instance, which hands its arguments to the first and quits. */
 export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | undefined> {

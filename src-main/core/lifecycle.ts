@@ -8,12 +8,13 @@
  */
 import { appendFileSync, closeSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { loadExeca } from './execa-lazy.js';
 import type { Logger } from './log.js';
 import { probeWorker, type ProbeResult } from './liveness.js';
 import { OperationError, ReportedError, type Report, type WorkerLifecycle } from './manager.js';
-import { settlesWithin, sleep, terminateTree, waitForPidExit } from './process-tree.js';
+import { settlesWithin, terminateTree, waitForPidExit } from './process-tree.js';
 import { progressStep, workerUrl, type WorkerConfig } from './protocol.js';
 import { workerPython } from './python.js';
 import type { Registry } from './registry.js';

@@ -3,10 +3,9 @@
  * leaders (detached), so on POSIX a signal to `-pid` reaches everything they started; Windows has no
  * groups, so `taskkill /T /F` walks the tree.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { loadExeca } from './execa-lazy.js';
 import { isPidAlive } from './liveness.js';
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Whether `promise` settles within `ms`; the timer does not outlive the answer (it would hold the process open). */
 export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
