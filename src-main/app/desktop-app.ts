@@ -141,6 +141,10 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     const unwatch = s.states.watch();
     workers.clear();
     for (const worker of s.states.full().workers) workers.set(worker.uuid, worker);
+    // The service is bound before its first scan ends: until then deltas only fill in what is already
+    // on disk (adopted workers pass through starting), which is neither a creation nor a start.
+    let scanned = false;
+    void s.ready.then(() => (scanned = true));
     const onDelta = (message: WorkerStatesMessage) => {
       for (const worker of message.workers) {
         const before = workers.get(worker.uuid);
@@ -150,9 +154,9 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
           deps.notify(`Worker ${name} crashed`, worker.exit ? `It ended with ${exitText(worker.exit)}.` : 'It ended unexpectedly.');
         }
         // A start can take minutes (installs, imports); whoever asked for it, say when it is done if nobody is looking.
-        if (worker.state === 'active' && before?.state === 'starting' && !windowVisible()) deps.notify(`Worker ${name} started`, '');
+        if (scanned && worker.state === 'active' && before?.state === 'starting' && !windowVisible()) deps.notify(`Worker ${name} started`, '');
         // A creation in its own venv takes a while too (installs); the new worker appears when it is done.
-        if (before === undefined && !windowVisible()) deps.notify(`Worker ${name} created`, '');
+        if (scanned && before === undefined && !windowVisible()) deps.notify(`Worker ${name} created`, '');
         workers.set(worker.uuid, worker);
       }
       for (const uuid of message.removed) workers.delete(uuid);

@@ -29,8 +29,8 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function launch(options: { port?: number; extraArgs?: string[]; platform?: NodeJS.Platform; env?: Record<string, string> } = {}): Promise<Running> {
-  const dir = await makeTempDir('fnwm-app-');
+async function launch(options: { port?: number; extraArgs?: string[]; platform?: NodeJS.Platform; env?: Record<string, string>; dir?: string } = {}): Promise<Running> {
+  const dir = options.dir ?? (await makeTempDir('fnwm-app-'));
   const fakes = electronFakes({
     argv: ['/app', '--dir', dir, '--host', '127.0.0.1', '--port', String(options.port ?? 0), ...(options.extraArgs ?? [])],
     env: testEnv(randomPortRange(), options.env),
@@ -223,6 +223,32 @@ describe('workers from the tray and quitting', () => {
     await createWorker(client, app.service()!.settings.workersDir, 'second');
     client.close();
     await waitFor(() => fakes.notifications.some((n) => n.title === 'Worker second created'), 5000, 'the creation notice');
+  });
+
+  it('a hidden start does not notify the workers it finds, running ones included; a later creation does', async () => {
+    // An earlier manager leaves one idle and one running worker behind.
+    const dir = await makeTempDir('fnwm-app-');
+    const before = await startTestManager({ dir, keepWorkers: true });
+    cleanups.push(() => killWorkers(before.workersDir));
+    const client = await before.connect();
+    await createWorker(client, before.workersDir, 'idle');
+    const uuid = await createWorker(client, before.workersDir, 'survivor');
+    client.send({ type: 'set_active', workerid: uuid });
+    await waitFor(() => before.service.status.find(uuid)?.active === true, 20_000, 'the worker to run');
+    client.close();
+    await before.service.stop('test');
+
+    const { fakes, app } = await launch({ dir, extraArgs: ['--hidden'] });
+    await app.service()!.ready;
+    await waitFor(() => app.state().workers.some((w) => w.uuid === uuid && w.state === 'active' && w.adopted), 10_000, 'the adopted worker');
+    expect(app.state().workers).toHaveLength(2);
+    expect(fakes.notifications).toEqual([]);
+
+    const again = await ManagerClient.connect(app.service()!.url);
+    await createWorker(again, app.service()!.settings.workersDir, 'fresh');
+    again.close();
+    await waitFor(() => fakes.notifications.length > 0, 5000, 'the creation notice');
+    expect(fakes.notifications.map((n) => n.title)).toEqual(['Worker fresh created']);
   });
 
   it('a failed start from the tray is notified with the reason', async () => {
