@@ -19,10 +19,10 @@ import { parseLaunchOptions } from './launch-options.js';
 import type { LoginItem } from './login-item.js';
 import { defaultSettings, SettingsStore } from './settings.js';
 import { exitText, trayIcon, trayMenu, statusLine, type ManagerPhase, type TrayActions, type TrayIcon, type TrayState, type WorkerAction } from './tray-menu.js';
-import { denyPermissions, externalUrl, guardNavigation, windowOptions, type GuardedContents } from './window.js';
+import { externalUrl, guardNavigation, restrictPermissions, windowOptions, type GuardedContents } from './window.js';
 
 export type WindowLike = Pick<BrowserWindow, 'show' | 'focus' | 'hide' | 'isVisible' | 'isDestroyed' | 'isMinimized' | 'restore' | 'loadURL' | 'on' | 'destroy'> & {
-  webContents: GuardedContents & { session: Parameters<typeof denyPermissions>[0] };
+  webContents: GuardedContents & { session: Parameters<typeof restrictPermissions>[0] };
 };
 export type TrayLike = Pick<Tray, 'setImage' | 'setToolTip' | 'setContextMenu' | 'on' | 'destroy'>;
 
@@ -354,7 +354,7 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   function createAppWindow(): WindowLike {
     const created = deps.createWindow(windowOptions(deps.paths.preload, target.managerUrl, deps.paths.appIcon));
     guardNavigation(created.webContents, (url) => void shell.openExternal(url));
-    denyPermissions(created.webContents.session);
+    restrictPermissions(created.webContents.session);
     created.on('close', (event) => {
       if (quitting || settings.get().quitOnWindowClose) return;
       event.preventDefault();

@@ -321,7 +321,7 @@ describe('window', () => {
     expect(linux.fakes.app.exits).toBe(1);
   });
 
-  it('denies navigation, new windows and permissions; http(s) links go to the system browser', async () => {
+  it('denies navigation, new windows and permissions except the app page writing the clipboard; http(s) links go to the system browser', async () => {
     const { fakes } = await launch();
     const contents = fakes.windows[0].webContents;
     expect(contents.openHandler!({ url: 'https://funcnodes.example/docs' })).toEqual({ action: 'deny' });
@@ -333,10 +333,21 @@ describe('window', () => {
     const inside = { defaultPrevented: false, preventDefault() { this.defaultPrevented = true; } };
     contents.emit('will-navigate', inside, 'fnwm://app/index.html');
     expect(inside.defaultPrevented).toBe(false);
-    let granted: boolean | undefined;
-    contents.permissionRequest!(contents, 'media', (answer) => (granted = answer));
-    expect(granted).toBe(false);
-    expect(contents.permissionCheck!()).toBe(false);
+    const request = (permission: string, requestingUrl: string) => {
+      let granted: boolean | undefined;
+      contents.permissionRequest!(contents, permission, (answer) => (granted = answer), { requestingUrl, isMainFrame: true });
+      return granted;
+    };
+    const check = (permission: string, requestingOrigin: string) => contents.permissionCheck!(contents, permission, requestingOrigin, { requestingUrl: `${requestingOrigin}/index.html`, isMainFrame: true });
+    expect(request('media', 'fnwm://app/index.html')).toBe(false);
+    expect(check('media', 'fnwm://app')).toBe(false);
+    expect(request('clipboard-read', 'fnwm://app/index.html')).toBe(false);
+    expect(check('clipboard-read', 'fnwm://app')).toBe(false);
+    // "Copy address": Chromium asks for this before navigator.clipboard.writeText, for the app's pages only.
+    expect(request('clipboard-sanitized-write', 'fnwm://app/index.html')).toBe(true);
+    expect(check('clipboard-sanitized-write', 'fnwm://app')).toBe(true);
+    expect(request('clipboard-sanitized-write', 'https://evil.example/')).toBe(false);
+    expect(check('clipboard-sanitized-write', 'https://evil.example')).toBe(false);
   });
 
   it('the app page is served with a CSP that allows exactly the manager; the hub accepts exactly the app origin', async () => {
