@@ -188,7 +188,8 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   async function bindManager(retryMs: number): Promise<void> {
     setPhase({ phase: 'starting' });
     const deadline = Date.now() + retryMs;
-    for (;;) {
+    // A quit ends a take-over's wait for the port: shutdown awaits this start.
+    while (!quitting) {
       try {
         const started = await startManagerService(serviceOptions());
         service = started;

@@ -7,11 +7,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { runDesktopApp, type DesktopApp } from '../../src-main/app/desktop-app.js';
 import { UntrustedSenderError } from '../../src-main/app/ipc.js';
 import { ManagerClient } from '../../src-main/core/client.js';
 import { isPidAlive } from '../../src-main/core/liveness.js';
 import { APP_ORIGIN } from '../../src-main/core/service.js';
+import { rawText } from '../../src-main/core/ws-text.js';
 import { electronFakes, type Fakes } from '../helpers/electron-fakes.js';
 import { createWorker, killWorkers, makeTempDir, startTestManager, testEnv, waitFor, type TestManager } from '../helpers/manager.js';
 import { randomPortRange } from '../helpers/standin.js';
@@ -53,6 +55,24 @@ async function otherManager(): Promise<TestManager> {
   const other = await startTestManager();
   cleanups.push(() => other.close());
   return other;
+}
+
+/** A Workermanager as far as the port check can tell (`ping`, `identify`) that ignores `stop`, so the port stays taken. */
+async function stubbornManager(): Promise<number> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => server.once('listening', resolve));
+  server.on('connection', (socket) => {
+    socket.on('message', (data) => {
+      const text = rawText(data);
+      if (text === 'ping') socket.send('pong');
+      if (text === 'identify') socket.send(JSON.stringify({ class: 'WorkerManager', py: '/stubborn/python' }));
+    });
+  });
+  cleanups.push(async () => {
+    for (const client of server.clients) client.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return (server.address() as net.AddressInfo).port;
 }
 
 function portOf(url: string): number {
@@ -154,6 +174,22 @@ describe('start', () => {
     fakes.tray().click('Start manager');
     await waitFor(() => app.state().manager.phase === 'running', 10_000, 'our own manager');
     expect(app.service()!.port).toBe(port);
+  });
+
+  it('a quit during "Take over" ends the wait for the port at once', async () => {
+    const port = await stubbornManager();
+    const { fakes, app } = await launch({ port });
+    await waitFor(() => app.state().manager.phase === 'port-taken', 5000, 'the port check');
+    fakes.tray().click('Take over');
+    expect(app.state().manager.phase).toBe('starting');
+    // Long enough for the start to be retrying (takeOverTimeoutMs is 20 s).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const quitAt = Date.now();
+    fakes.app.quit();
+    await app.exited;
+    expect(Date.now() - quitAt).toBeLessThan(2000);
+    expect(fakes.app.exits).toBe(1);
+    expect(app.service()).toBeUndefined();
   });
 
   it('with the port held by a plain TCP listener: names the port and the process holding it, binds nothing', async () => {
