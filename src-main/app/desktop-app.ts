@@ -257,9 +257,15 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
 
   /** "Use it" lasts while that manager runs; when it goes, the tray says so and offers Start manager. */
   async function watchOther(url: string): Promise<void> {
+    // "Use it" again (a take-over gave up while that manager kept the port) replaces the last watch.
+    const previous = otherWatch;
+    otherWatch = undefined;
+    previous?.close();
     try {
-      otherWatch = await ManagerClient.connect(url);
-      otherWatch.socket.once('close', () => otherGone(url));
+      const client = await ManagerClient.connect(url);
+      otherWatch = client;
+      // A replaced watch closing says nothing about the manager.
+      client.socket.once('close', () => otherWatch === client && otherGone(url));
     } catch {
       otherGone(url);
     }

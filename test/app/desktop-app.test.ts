@@ -58,7 +58,7 @@ async function otherManager(): Promise<TestManager> {
 }
 
 /** A Workermanager as far as the port check can tell (`ping`, `identify`) that ignores `stop`, so the port stays taken. */
-async function stubbornManager(): Promise<number> {
+async function stubbornManager(): Promise<{ port: number; connections(): number }> {
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => server.once('listening', resolve));
   server.on('connection', (socket) => {
@@ -72,7 +72,7 @@ async function stubbornManager(): Promise<number> {
     for (const client of server.clients) client.terminate();
     await new Promise((resolve) => server.close(resolve));
   });
-  return (server.address() as net.AddressInfo).port;
+  return { port: (server.address() as net.AddressInfo).port, connections: () => server.clients.size };
 }
 
 function portOf(url: string): number {
@@ -177,7 +177,7 @@ describe('start', () => {
   });
 
   it('a quit during "Take over" ends the wait for the port at once', async () => {
-    const port = await stubbornManager();
+    const { port } = await stubbornManager();
     const { fakes, app } = await launch({ port });
     await waitFor(() => app.state().manager.phase === 'port-taken', 5000, 'the port check');
     fakes.tray().click('Take over');
@@ -190,6 +190,28 @@ describe('start', () => {
     expect(Date.now() - quitAt).toBeLessThan(2000);
     expect(fakes.app.exits).toBe(1);
     expect(app.service()).toBeUndefined();
+  });
+
+  it('"Use it" again after a failed take-over watches that manager over one connection, closed on quit', async () => {
+    const stubborn = await stubbornManager();
+    const { fakes, app } = await launch({ port: stubborn.port });
+    fakes.deps.takeOverTimeoutMs = 300;
+    await waitFor(() => app.state().manager.phase === 'port-taken', 5000, 'the port check');
+    fakes.tray().click('Use it');
+    await waitFor(() => stubborn.connections() === 1, 5000, 'the watch connection');
+    fakes.tray().click('Take over');
+    await waitFor(() => app.state().manager.phase === 'port-taken', 5000, 'the take-over to give up');
+    fakes.tray().click('Use it');
+    expect(app.state().manager.phase).toBe('client');
+    // The port probes hang up; only the new watch stays.
+    await waitFor(() => stubborn.connections() === 1, 5000, 'one watch connection');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(stubborn.connections()).toBe(1);
+    expect(app.state().manager.phase).toBe('client');
+    expect(fakes.notifications).toEqual([]);
+    fakes.app.quit();
+    await app.exited;
+    await waitFor(() => stubborn.connections() === 0, 3000, 'the watch to close on quit');
   });
 
   it('with the port held by a plain TCP listener: names the port and the process holding it, binds nothing', async () => {
