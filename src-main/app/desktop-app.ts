@@ -391,8 +391,9 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   function reopenWindow(): void {
     const old = win;
     win = undefined;
-    if (old && !old.isDestroyed()) old.destroy();
+    // New first: destroying the only window emits window-all-closed, which quits with quitOnWindowClose.
     showWindow();
+    if (old && !old.isDestroyed()) old.destroy();
   }
 
   const actions: TrayActions = {

@@ -161,6 +161,20 @@ describe('start', () => {
     expect(fakes.windows.filter((w) => !w.destroyed)).toHaveLength(1);
   });
 
+  it('switching managers replaces the window without quitting, even where closing the last window quits', async () => {
+    const other = await otherManager();
+    const { fakes, app } = await launch({ port: portOf(other.url), platform: 'linux' });
+    expect(app.state().settings.quitOnWindowClose).toBe(true);
+    await waitFor(() => app.state().manager.phase === 'port-taken', 5000, 'the port check');
+    fakes.tray().click('Use it');
+    fakes.tray().click('Take over');
+    await waitFor(() => app.state().manager.phase !== 'starting', 20_000, 'the take-over');
+    expect(app.state().manager.phase).toBe('running');
+    expect(fakes.windows).toHaveLength(2);
+    expect(fakes.windows.filter((w) => !w.destroyed)).toHaveLength(1);
+    expect(fakes.app.quitRequests).toBe(0);
+  });
+
   it('"Use it" lasts while that manager runs: when it stops, the tray says so and offers Start manager', async () => {
     const other = await otherManager();
     const port = portOf(other.url);
@@ -374,7 +388,6 @@ describe('window', () => {
     const linux = await launch({ platform: 'linux' });
     linux.fakes.windows[0].userClose();
     expect(linux.fakes.windows[0].destroyed).toBe(true);
-    linux.fakes.app.emit('window-all-closed');
     await linux.app.exited;
     expect(linux.fakes.app.exits).toBe(1);
   });

@@ -246,6 +246,8 @@ export function electronFakes(options: { argv: string[]; env: Record<string, str
     createWindow: (opts) => {
       const win = new FakeWindow(opts);
       windows.push(win);
+      // As Electron: the last open window going emits window-all-closed.
+      win.on('closed', () => windows.every((w) => w.destroyed) && app.emit('window-all-closed'));
       return win as unknown as WindowLike;
     },
     notify: (title, body) => notifications.push({ title, body }),
