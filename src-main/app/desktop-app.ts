@@ -10,7 +10,7 @@ import { ManagerClient } from '../core/client.js';
 import { loadSettings } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { describeOccupant, identifyPortOccupant, type PortOccupant } from '../core/port-occupant.js';
-import type { ManagerMessage, WorkerIdRequestType, WorkerRuntime, WorkerStatesMessage } from '../core/protocol.js';
+import { exitText, type ManagerMessage, type WorkerIdRequestType, type WorkerRuntime, type WorkerStatesMessage } from '../core/protocol.js';
 import { startManagerService, type ManagerService, type ServiceOptions } from '../core/service.js';
 import { APP_ENTRY_URL, createAppProtocolHandler } from './app-protocol.js';
 import { createIpc, type IpcMainSlice } from './ipc.js';
@@ -18,7 +18,7 @@ import type { AppInfo } from './ipc-channels.js';
 import { parseLaunchOptions } from './launch-options.js';
 import type { LoginItem } from './login-item.js';
 import { defaultSettings, SettingsStore } from './settings.js';
-import { exitText, trayIcon, trayMenu, statusLine, type ManagerPhase, type TrayActions, type TrayIcon, type TrayState, type WorkerAction } from './tray-menu.js';
+import { trayIcon, trayMenu, statusLine, type ManagerPhase, type TrayActions, type TrayIcon, type TrayState, type WorkerAction } from './tray-menu.js';
 import { externalUrl, guardNavigation, restrictPermissions, windowOptions, type GuardedContents } from './window.js';
 
 export type WindowLike = Pick<BrowserWindow, 'show' | 'focus' | 'hide' | 'isVisible' | 'isDestroyed' | 'isMinimized' | 'restore' | 'loadURL' | 'on' | 'destroy'> & {
