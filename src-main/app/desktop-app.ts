@@ -5,11 +5,9 @@
  */
 import path from 'node:path';
 import type { App, BrowserWindow, BrowserWindowConstructorOptions, Dialog, Menu, Shell, Tray } from 'electron';
-import { managerUrl as configuredUrl } from '../cli/autostart.js';
 import { ManagerClient } from '../core/client.js';
-import { loadSettings } from '../core/config.js';
 import type { Logger } from '../core/log.js';
-import { describeOccupant, identifyPortOccupant, type PortOccupant } from '../core/port-occupant.js';
+import { portTakenBy, type PortOccupant } from '../core/port-occupant.js';
 import { exitText, type ManagerMessage, type WorkerIdRequestType, type WorkerRuntime, type WorkerStatesMessage } from '../core/protocol.js';
 import { startManagerService, type ManagerService, type ServiceOptions } from '../core/service.js';
 import { APP_ENTRY_URL, createAppProtocolHandler } from './app-protocol.js';
@@ -211,10 +209,8 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   }
 
   async function portTaken(): Promise<void> {
-    const configured = await loadSettings(launch.overrides, deps.env);
-    const url = configuredUrl(configured);
-    const occupant = await identifyPortOccupant(url, configured.port);
-    const message = describeOccupant(occupant);
+    // Ask about the port the failed start tried: its service options may set one, not only the command line.
+    const { occupant, message } = await portTakenBy(serviceOptions(), deps.env);
     log.warn(message);
     setPhase({ phase: 'port-taken', message, occupant });
     if (launch.hidden || settings.get().startHidden) {

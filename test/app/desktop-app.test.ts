@@ -12,7 +12,7 @@ import { runDesktopApp, type DesktopApp } from '../../src-main/app/desktop-app.j
 import { UntrustedSenderError } from '../../src-main/app/ipc.js';
 import { ManagerClient } from '../../src-main/core/client.js';
 import { isPidAlive } from '../../src-main/core/liveness.js';
-import { APP_ORIGIN } from '../../src-main/core/service.js';
+import { APP_ORIGIN, type ServiceOptions } from '../../src-main/core/service.js';
 import { rawText } from '../../src-main/core/ws-text.js';
 import { electronFakes, type Fakes } from '../helpers/electron-fakes.js';
 import { createWorker, killWorkers, makeTempDir, startTestManager, testEnv, waitFor, type TestManager } from '../helpers/manager.js';
@@ -31,7 +31,9 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function launch(options: { port?: number; extraArgs?: string[]; platform?: NodeJS.Platform; env?: Record<string, string>; dir?: string } = {}): Promise<Running> {
+async function launch(
+  options: { port?: number; extraArgs?: string[]; platform?: NodeJS.Platform; env?: Record<string, string>; dir?: string; service?: Partial<ServiceOptions> } = {},
+): Promise<Running> {
   const dir = options.dir ?? (await makeTempDir('fnwm-app-'));
   const fakes = electronFakes({
     argv: ['/app', '--dir', dir, '--host', '127.0.0.1', '--port', String(options.port ?? 0), ...(options.extraArgs ?? [])],
@@ -39,7 +41,7 @@ async function launch(options: { port?: number; extraArgs?: string[]; platform?:
     dir,
     platform: options.platform,
   });
-  fakes.deps.serviceOptions = FAST;
+  fakes.deps.serviceOptions = { ...FAST, ...options.service };
   fakes.deps.takeOverTimeoutMs = 20_000;
   const app = await runDesktopApp(fakes.deps);
   if (!app) throw new Error('The first instance did not start');
@@ -173,6 +175,14 @@ describe('start', () => {
     expect(fakes.windows).toHaveLength(2);
     expect(fakes.windows.filter((w) => !w.destroyed)).toHaveLength(1);
     expect(fakes.app.quitRequests).toBe(0);
+  });
+
+  it('names the holder of the port it tried to bind, also when that port came from the service options', async () => {
+    const other = await otherManager();
+    const port = portOf(other.url);
+    const { fakes, app } = await launch({ service: { port } });
+    await waitFor(() => app.state().manager.phase === 'port-taken', 5000, 'the port check');
+    expect(fakes.tray().status).toContain(`Another Workermanager already runs on ws://127.0.0.1:${port}`);
   });
 
   it('"Use it" lasts while that manager runs: when it stops, the tray says so and offers Start manager', async () => {
