@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isValidWorkerId, parseClientFrame, parseManagerFrame, progress, RESET_PROGRESS } from '../src-main/core/protocol.js';
+import { exitText, isRunningState, isValidWorkerId, parseClientFrame, parseManagerFrame, progress, RESET_PROGRESS } from '../src-main/core/protocol.js';
 
 describe('parseClientFrame', () => {
   it('matches plain commands exactly, case-sensitive and untrimmed', () => {
@@ -53,6 +53,20 @@ describe('parseClientFrame', () => {
     expect(isValidWorkerId('my-worker_3f2a9c0d1b2e4f56')).toBe(true);
     expect(isValidWorkerId('a'.repeat(128))).toBe(true);
     for (const id of ['', 'a.b', 'a/b', 'a\\b', '..', 'a b', 'a'.repeat(129), 5, null]) expect(isValidWorkerId(id)).toBe(false);
+  });
+});
+
+describe('worker states (shared by the tray, notifications and the dashboard)', () => {
+  it('a worker runs while it is starting, active or stopping', () => {
+    for (const state of ['active', 'starting', 'stopping'] as const) expect(isRunningState(state)).toBe(true);
+    expect(isRunningState('inactive')).toBe(false);
+    expect(isRunningState('crashed')).toBe(false);
+  });
+
+  it('says how a process ended: its signal, else its exit code', () => {
+    expect(exitText({ code: null, signal: 'SIGKILL', at: 0 })).toBe('signal SIGKILL');
+    expect(exitText({ code: 3, signal: null, at: 0 })).toBe('exit code 3');
+    expect(exitText({ code: null, signal: null, at: 0 })).toBe('exit code unknown');
   });
 });
 

@@ -6,12 +6,10 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { App, BrowserWindow, BrowserWindowConstructorOptions, Dialog, Menu, Shell, Tray } from 'electron';
-import { managerUrl as configuredUrl } from '../cli/autostart.js';
 import { ManagerClient } from '../core/client.js';
-import { loadSettings } from '../core/config.js';
 import type { Logger } from '../core/log.js';
-import { describeOccupant, identifyPortOccupant, type PortOccupant } from '../core/port-occupant.js';
-import type { ManagerMessage, WorkerIdRequestType, WorkerRuntime, WorkerStatesMessage } from '../core/protocol.js';
+import { portTakenBy, type PortOccupant } from '../core/port-occupant.js';
+import { exitText, type ManagerMessage, type WorkerIdRequestType, type WorkerRuntime, type WorkerStatesMessage } from '../core/protocol.js';
 import { startManagerService, type ManagerService, type ServiceOptions } from '../core/service.js';
 import { APP_ENTRY_URL, createAppProtocolHandler } from './app-protocol.js';
 import { createIpc, type IpcMainSlice } from './ipc.js';
@@ -19,11 +17,11 @@ import type { AppInfo } from './ipc-channels.js';
 import { parseLaunchOptions } from './launch-options.js';
 import type { LoginItem } from './login-item.js';
 import { defaultSettings, SettingsStore } from './settings.js';
-import { exitText, trayIcon, trayMenu, statusLine, type ManagerPhase, type TrayActions, type TrayIcon, type TrayState, type WorkerAction } from './tray-menu.js';
-import { denyPermissions, externalUrl, guardNavigation, windowOptions, type GuardedContents } from './window.js';
+import { trayIcon, trayMenu, statusLine, type ManagerPhase, type TrayActions, type TrayIcon, type TrayState, type WorkerAction } from './tray-menu.js';
+import { externalUrl, guardNavigation, restrictPermissions, windowOptions, type GuardedContents } from './window.js';
 
 export type WindowLike = Pick<BrowserWindow, 'show' | 'focus' | 'hide' | 'isVisible' | 'isDestroyed' | 'isMinimized' | 'restore' | 'loadURL' | 'on' | 'destroy'> & {
-  webContents: GuardedContents & { session: Parameters<typeof denyPermissions>[0] };
+  webContents: GuardedContents & { session: Parameters<typeof restrictPermissions>[0] };
 };
 export type TrayLike = Pick<Tray, 'setImage' | 'setToolTip' | 'setContextMenu' | 'on' | 'destroy'>;
 
@@ -140,6 +138,10 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     const unwatch = s.states.watch();
     workers.clear();
     for (const worker of s.states.full().workers) workers.set(worker.uuid, worker);
+    // The service is bound before its first scan ends: until then deltas only fill in what is already
+    // on disk (adopted workers pass through starting), which is neither a creation nor a start.
+    let scanned = false;
+    void s.ready.then(() => (scanned = true));
     const onDelta = (message: WorkerStatesMessage) => {
       for (const worker of message.workers) {
         const before = workers.get(worker.uuid);
@@ -149,9 +151,9 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
           deps.notify(`Worker ${name} crashed`, worker.exit ? `It ended with ${exitText(worker.exit)}.` : 'It ended unexpectedly.');
         }
         // A start can take minutes (installs, imports); whoever asked for it, say when it is done if nobody is looking.
-        if (worker.state === 'active' && before?.state === 'starting' && !windowVisible()) deps.notify(`Worker ${name} started`, '');
+        if (scanned && worker.state === 'active' && before?.state === 'starting' && !windowVisible()) deps.notify(`Worker ${name} started`, '');
         // A creation in its own venv takes a while too (installs); the new worker appears when it is done.
-        if (before === undefined && !windowVisible()) deps.notify(`Worker ${name} created`, '');
+        if (scanned && before === undefined && !windowVisible()) deps.notify(`Worker ${name} created`, '');
         workers.set(worker.uuid, worker);
       }
       for (const uuid of message.removed) workers.delete(uuid);
@@ -183,7 +185,8 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   async function bindManager(retryMs: number): Promise<void> {
     setPhase({ phase: 'starting' });
     const deadline = Date.now() + retryMs;
-    for (;;) {
+    // A quit ends a take-over's wait for the port: shutdown awaits this start.
+    while (!quitting) {
       try {
         const started = await startManagerService(serviceOptions());
         service = started;
@@ -205,10 +208,8 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   }
 
   async function portTaken(): Promise<void> {
-    const configured = await loadSettings(launch.overrides, deps.env);
-    const url = configuredUrl(configured);
-    const occupant = await identifyPortOccupant(url, configured.port);
-    const message = describeOccupant(occupant);
+    // Ask about the port the failed start tried: its service options may set one, not only the command line.
+    const { occupant, message } = await portTakenBy(serviceOptions(), deps.env);
     log.warn(message);
     setPhase({ phase: 'port-taken', message, occupant });
     if (launch.hidden || settings.get().startHidden) {
@@ -251,9 +252,15 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
 
   /** "Use it" lasts while that manager runs; when it goes, the tray says so and offers Start manager. */
   async function watchOther(url: string): Promise<void> {
+    // "Use it" again (a take-over gave up while that manager kept the port) replaces the last watch.
+    const previous = otherWatch;
+    otherWatch = undefined;
+    previous?.close();
     try {
-      otherWatch = await ManagerClient.connect(url);
-      otherWatch.socket.once('close', () => otherGone(url));
+      const client = await ManagerClient.connect(url);
+      otherWatch = client;
+      // A replaced watch closing says nothing about the manager.
+      client.socket.once('close', () => otherWatch === client && otherGone(url));
     } catch {
       otherGone(url);
     }
@@ -349,7 +356,7 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   function createAppWindow(): WindowLike {
     const created = deps.createWindow(windowOptions(deps.paths.preload, target.managerUrl, deps.paths.appIcon));
     guardNavigation(created.webContents, (url) => void shell.openExternal(url));
-    denyPermissions(created.webContents.session);
+    restrictPermissions(created.webContents.session);
     created.on('close', (event) => {
       if (quitting || settings.get().quitOnWindowClose) return;
       event.preventDefault();
@@ -379,8 +386,9 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   function reopenWindow(): void {
     const old = win;
     win = undefined;
-    if (old && !old.isDestroyed()) old.destroy();
+    // New first: destroying the only window emits window-all-closed, which quits with quitOnWindowClose.
     showWindow();
+    if (old && !old.isDestroyed()) old.destroy();
   }
 
   const actions: TrayActions = {

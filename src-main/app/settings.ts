@@ -51,6 +51,7 @@ export function parseSettingsPatch(value: unknown): Partial<AppSettings> {
 
 export class SettingsStore {
   private current: AppSettings;
+  private saving: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly file: string,
@@ -81,7 +82,15 @@ export class SettingsStore {
   }
 
   async update(value: unknown): Promise<AppSettings> {
-    const next = { ...this.current, ...parseSettingsPatch(value) };
+    const patch = parseSettingsPatch(value);
+    // One write at a time, each from the settings the last one saved: two quick toggles both stick.
+    const run = this.saving.then(() => this.save(patch));
+    this.saving = run.catch(() => undefined);
+    return run;
+  }
+
+  private async save(patch: Partial<AppSettings>): Promise<AppSettings> {
+    const next = { ...this.current, ...patch };
     await mkdir(path.dirname(this.file), { recursive: true });
     await writeJsonAtomic(this.file, next);
     this.current = next;

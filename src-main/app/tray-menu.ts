@@ -4,7 +4,7 @@
  */
 import type { MenuItemConstructorOptions } from 'electron';
 import type { PortOccupant } from '../core/port-occupant.js';
-import type { WorkerRuntime } from '../core/protocol.js';
+import { exitText, isRunningState, type WorkerRuntime } from '../core/protocol.js';
 import type { AppSettings } from './settings.js';
 
 /** What the app's manager is doing; `client`: the window uses a manager this app did not start ("Use it"). */
@@ -62,8 +62,6 @@ export function trayIcon(manager: ManagerPhase): TrayIcon {
   }
 }
 
-const RUNNING_STATES = new Set<WorkerRuntime['state']>(['active', 'starting', 'stopping']);
-
 export function statusLine(state: TrayState): string {
   const m = state.manager;
   switch (m.phase) {
@@ -74,7 +72,7 @@ export function statusLine(state: TrayState): string {
       return `Running on ${m.url} · ${active}/${state.workers.length} workers active`;
     }
     case 'stopping': {
-      const left = state.workers.filter((w) => RUNNING_STATES.has(w.state) && !w.adopted).length;
+      const left = state.workers.filter((w) => isRunningState(w.state) && !w.adopted).length;
       return left > 0 ? `Stopping… ${left} worker${left === 1 ? '' : 's'} still running` : 'Stopping…';
     }
     case 'stopped':
@@ -93,14 +91,10 @@ function workerLabel(worker: WorkerRuntime): string {
   return `${name} — ${worker.state}${exit}`;
 }
 
-export function exitText(exit: NonNullable<WorkerRuntime['exit']>): string {
-  return exit.signal !== null ? `signal ${exit.signal}` : `exit code ${String(exit.code)}`;
-}
-
 function workerItems(state: TrayState, actions: TrayActions): MenuItemConstructorOptions {
   const controllable = state.manager.phase === 'running';
   const submenu: MenuItemConstructorOptions[] = state.workers.map((worker) => {
-    const running = RUNNING_STATES.has(worker.state);
+    const running = isRunningState(worker.state);
     const busy = worker.state === 'starting' || worker.state === 'stopping';
     return {
       label: workerLabel(worker),

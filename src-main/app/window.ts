@@ -1,7 +1,8 @@
 /**
  * The app window's hardening (Electron security checklist, anchors §C2): isolated, sandboxed, no Node,
  * web security on; no navigation away from the app's pages, no new windows (http(s) links go to the
- * system browser), every permission request denied. The CSP comes with the pages (app-protocol.ts).
+ * system browser), every permission denied but the app page's clipboard writes. The CSP comes with the
+ * pages (app-protocol.ts).
  */
 import type { BrowserWindowConstructorOptions, Session, WebContents } from 'electron';
 import { isAppUrl } from './app-protocol.js';
@@ -55,7 +56,10 @@ export function guardNavigation(contents: GuardedContents, openExternal: (url: s
   contents.on('will-attach-webview', (event) => event.preventDefault());
 }
 
-export function denyPermissions(session: Pick<Session, 'setPermissionRequestHandler' | 'setPermissionCheckHandler'>): void {
-  session.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-  session.setPermissionCheckHandler(() => false);
+/** Chromium asks for it before `navigator.clipboard.writeText` ("Copy address"); nothing else is granted. */
+const APP_PERMISSION = 'clipboard-sanitized-write';
+
+export function restrictPermissions(session: Pick<Session, 'setPermissionRequestHandler' | 'setPermissionCheckHandler'>): void {
+  session.setPermissionRequestHandler((_contents, permission, callback, details) => callback(permission === APP_PERMISSION && isAppUrl(details.requestingUrl)));
+  session.setPermissionCheckHandler((_contents, permission, requestingOrigin) => permission === APP_PERMISSION && isAppUrl(requestingOrigin));
 }

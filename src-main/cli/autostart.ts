@@ -9,13 +9,8 @@ import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeManager } from '../core/client.js';
-import type { ManagerSettings } from '../core/config.js';
+import { managerUrl, type ManagerSettings } from '../core/config.js';
 import type { IdentifyReply } from '../core/protocol.js';
-
-export function managerUrl(settings: Pick<ManagerSettings, 'host' | 'port'>): string {
-  const host = settings.host === '' || settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host === '::' ? '::1' : settings.host;
-  return `ws://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${settings.port}`;
-}
 
 export class AutostartError extends Error {}
 

@@ -5,9 +5,9 @@
 import { parseArgs } from 'node:util';
 import { ManagerClient, probeManager } from '../core/client.js';
 import { formatDuration } from '../core/duration.js';
-import { loadSettings, type ConfigOverrides, type ManagerSettings } from '../core/config.js';
+import { loadSettings, managerUrl, type ConfigOverrides, type ManagerSettings } from '../core/config.js';
 import { createLogger } from '../core/log.js';
-import { describeOccupant, identifyPortOccupant } from '../core/port-occupant.js';
+import { portTakenBy } from '../core/port-occupant.js';
 import {
   LOG_TAIL_LINES,
   WORKER_ID_PATTERN,
@@ -18,7 +18,7 @@ import {
   type WorkerStatusMessage,
 } from '../core/protocol.js';
 import { startManagerService } from '../core/service.js';
-import { AutostartError, ensureManager, managerUrl } from './autostart.js';
+import { AutostartError, ensureManager } from './autostart.js';
 import { doctor } from './doctor.js';
 import { ENV_TOOLS, runInWorkerEnv, splitToolArgs, type EnvTool } from './worker-env.js';
 
@@ -131,10 +131,9 @@ async function startWorkerManager(overrides: ConfigOverrides, io: CliIo): Promis
     service = await startManagerService({ ...overrides, env: io.env, log });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    const settings = await loadSettings(overrides, io.env);
-    const occupant = await identifyPortOccupant(managerUrl(settings), settings.port);
+    const { occupant, message } = await portTakenBy(overrides, io.env);
     const advice = occupant.kind === 'workermanager' ? 'use it, or stop it with "fnwm stop"' : 'choose another with --port';
-    throw new CliError(`${describeOccupant(occupant)}; ${advice}`);
+    throw new CliError(`${message}; ${advice}`);
   }
   // Handlers first: whoever reads the URL may signal at once (a launcher forwarding its SIGTERM).
   const stopOnSignal = (signal: string) => void service.stop(signal);

@@ -4,10 +4,9 @@
  */
 import { accessSync, constants } from 'node:fs';
 import { probeManager } from '../core/client.js';
-import type { ManagerSettings } from '../core/config.js';
+import { managerUrl, type ManagerSettings } from '../core/config.js';
 import { findUv, funcnodesVersion, inspectPython } from '../core/python-env/discovery.js';
 import { managerPython } from '../core/python.js';
-import { managerUrl } from './autostart.js';
 import type { CliIo } from './commands.js';
 
 /** The user's package-index settings, passed to pip/uv untouched. */

@@ -36,6 +36,12 @@ export interface ManagerSettings {
   raw: Record<string, unknown>;
 }
 
+/** The URL clients dial for these settings (a wildcard bind is dialled on loopback). */
+export function managerUrl(settings: Pick<ManagerSettings, 'host' | 'port'>): string {
+  const host = settings.host === '' || settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host === '::' ? '::1' : settings.host;
+  return `ws://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${settings.port}`;
+}
+
 export interface ConfigOverrides {
   dir?: string;
   host?: string;

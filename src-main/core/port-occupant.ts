@@ -5,6 +5,7 @@
  */
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { probeManager } from './client.js';
+import { loadSettings, managerUrl, type ConfigOverrides } from './config.js';
 import type { IdentifyReply } from './protocol.js';
 
 export interface PortProcess {
@@ -35,6 +36,16 @@ export function describeOccupant(occupant: PortOccupant): string {
   if (occupant.kind === 'workermanager') return `Another Workermanager already runs on ${occupant.url} (its Python: ${occupant.identity.py})`;
   const holder = occupant.process ? `${occupant.process.name} (pid ${occupant.process.pid})` : 'another program (the system does not say which)';
   return `Port ${occupant.port} is held by ${holder}`;
+}
+
+/**
+ * After a bind failed with EADDRINUSE: who holds the port. Pass the overrides and env the bind used, so
+ * the port asked about (config.json plus those overrides) is the one that failed.
+ */
+export async function portTakenBy(overrides: ConfigOverrides, env: Record<string, string | undefined>): Promise<{ occupant: PortOccupant; message: string }> {
+  const settings = await loadSettings(overrides, env);
+  const occupant = await identifyPortOccupant(managerUrl(settings), settings.port);
+  return { occupant, message: describeOccupant(occupant) };
 }
 
 /** TCP state 0A is LISTEN in /proc/net/tcp. */

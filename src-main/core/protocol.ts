@@ -127,6 +127,16 @@ export interface WorkerRuntime {
   last_lines: string[];
 }
 
+/** A process exists (ours or adopted): it has a pid and an address, and can be stopped. */
+export function isRunningState(state: WorkerState): boolean {
+  return state === 'active' || state === 'starting' || state === 'stopping';
+}
+
+/** How a worker's process ended, worded to fit the tray, notifications and the dashboard alike. */
+export function exitText(exit: WorkerExit): string {
+  return exit.signal !== null ? `signal ${exit.signal}` : `exit code ${exit.code ?? 'unknown'}`;
+}
+
 export interface ManagerInfoMessage {
   type: 'manager_info';
   version: string;

@@ -4,7 +4,7 @@
  * time, how it exited, why an operation failed). Deltas are computed only while someone watches.
  */
 import { EventEmitter } from 'node:events';
-import { RUNTIME_TAIL_LINES, type WorkerExit, type WorkerRuntime, type WorkerState, type WorkerStatesMessage } from './protocol.js';
+import { isRunningState, RUNTIME_TAIL_LINES, type WorkerExit, type WorkerRuntime, type WorkerState, type WorkerStatesMessage } from './protocol.js';
 import type { StatusTracker } from './status.js';
 
 interface Facts {
@@ -66,7 +66,7 @@ export class WorkerStates extends EventEmitter<WorkerStatesEvents> {
     else if (facts.child || alive) state = 'starting';
     else if (facts.crashed) state = 'crashed';
     else state = 'inactive';
-    const running = state !== 'inactive' && state !== 'crashed';
+    const running = isRunningState(state);
     const adopted = running && !facts.child && alive;
     const pid = facts.child?.pid ?? (running && typeof tracked.config.pid === 'number' ? tracked.config.pid : null);
     return {

@@ -43,6 +43,17 @@ describe('settings', () => {
     expect(await again.load()).toEqual({ startHidden: false, keepWorkers: true, quitOnWindowClose: true, python: '/opt/py/bin/python' });
   });
 
+  it('two quick changes of different settings both stick, in memory and in the file', async () => {
+    const file = path.join(await tempDir(), 'settings.json');
+    const store = new SettingsStore(file, defaultSettings('darwin'), createLogger('error', () => undefined));
+    await store.load();
+    const [first, second] = await Promise.all([store.update({ keepWorkers: true }), store.update({ startHidden: true })]);
+    expect(first).toMatchObject({ keepWorkers: true, startHidden: false });
+    expect(second).toMatchObject({ keepWorkers: true, startHidden: true });
+    expect(store.get()).toMatchObject({ keepWorkers: true, startHidden: true });
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ keepWorkers: true, startHidden: true });
+  });
+
   it('a broken file means defaults and one clear log line, not a crash', async () => {
     const file = path.join(await tempDir(), 'settings.json');
     const lines: string[] = [];

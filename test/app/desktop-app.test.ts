@@ -7,11 +7,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { runDesktopApp, type DesktopApp } from '../../src-main/app/desktop-app.js';
 import { UntrustedSenderError } from '../../src-main/app/ipc.js';
 import { ManagerClient } from '../../src-main/core/client.js';
 import { isPidAlive } from '../../src-main/core/liveness.js';
-import { APP_ORIGIN } from '../../src-main/core/service.js';
+import { APP_ORIGIN, type ServiceOptions } from '../../src-main/core/service.js';
+import { rawText } from '../../src-main/core/ws-text.js';
 import { electronFakes, type Fakes } from '../helpers/electron-fakes.js';
 import { createWorker, killWorkers, makeTempDir, startTestManager, testEnv, waitFor, type TestManager } from '../helpers/manager.js';
 import { randomPortRange } from '../helpers/standin.js';
@@ -29,15 +31,17 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function launch(options: { port?: number; extraArgs?: string[]; platform?: NodeJS.Platform; env?: Record<string, string> } = {}): Promise<Running> {
-  const dir = await makeTempDir('fnwm-app-');
+async function launch(
+  options: { port?: number; extraArgs?: string[]; platform?: NodeJS.Platform; env?: Record<string, string>; dir?: string; service?: Partial<ServiceOptions> } = {},
+): Promise<Running> {
+  const dir = options.dir ?? (await makeTempDir('fnwm-app-'));
   const fakes = electronFakes({
     argv: ['/app', '--dir', dir, '--host', '127.0.0.1', '--port', String(options.port ?? 0), ...(options.extraArgs ?? [])],
     env: testEnv(randomPortRange(), options.env),
     dir,
     platform: options.platform,
   });
-  fakes.deps.serviceOptions = FAST;
+  fakes.deps.serviceOptions = { ...FAST, ...options.service };
   fakes.deps.takeOverTimeoutMs = 20_000;
   const app = await runDesktopApp(fakes.deps);
   if (!app) throw new Error('The first instance did not start');
@@ -53,6 +57,24 @@ async function otherManager(): Promise<TestManager> {
   const other = await startTestManager();
   cleanups.push(() => other.close());
   return other;
+}
+
+/** A Workermanager as far as the port check can tell (`ping`, `identify`) that ignores `stop`, so the port stays taken. */
+async function stubbornManager(): Promise<{ port: number; connections(): number }> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => server.once('listening', resolve));
+  server.on('connection', (socket) => {
+    socket.on('message', (data) => {
+      const text = rawText(data);
+      if (text === 'ping') socket.send('pong');
+      if (text === 'identify') socket.send(JSON.stringify({ class: 'WorkerManager', py: '/stubborn/python' }));
+    });
+  });
+  cleanups.push(async () => {
+    for (const client of server.clients) client.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return { port: (server.address() as net.AddressInfo).port, connections: () => server.clients.size };
 }
 
 function portOf(url: string): number {
@@ -141,6 +163,28 @@ describe('start', () => {
     expect(fakes.windows.filter((w) => !w.destroyed)).toHaveLength(1);
   });
 
+  it('switching managers replaces the window without quitting, even where closing the last window quits', async () => {
+    const other = await otherManager();
+    const { fakes, app } = await launch({ port: portOf(other.url), platform: 'linux' });
+    expect(app.state().settings.quitOnWindowClose).toBe(true);
+    await waitFor(() => app.state().manager.phase === 'port-taken', 5000, 'the port check');
+    fakes.tray().click('Use it');
+    fakes.tray().click('Take over');
+    await waitFor(() => app.state().manager.phase !== 'starting', 20_000, 'the take-over');
+    expect(app.state().manager.phase).toBe('running');
+    expect(fakes.windows).toHaveLength(2);
+    expect(fakes.windows.filter((w) => !w.destroyed)).toHaveLength(1);
+    expect(fakes.app.quitRequests).toBe(0);
+  });
+
+  it('names the holder of the port it tried to bind, also when that port came from the service options', async () => {
+    const other = await otherManager();
+    const port = portOf(other.url);
+    const { fakes, app } = await launch({ service: { port } });
+    await waitFor(() => app.state().manager.phase === 'port-taken', 5000, 'the port check');
+    expect(fakes.tray().status).toContain(`Another Workermanager already runs on ws://127.0.0.1:${port}`);
+  });
+
   it('"Use it" lasts while that manager runs: when it stops, the tray says so and offers Start manager', async () => {
     const other = await otherManager();
     const port = portOf(other.url);
@@ -154,6 +198,44 @@ describe('start', () => {
     fakes.tray().click('Start manager');
     await waitFor(() => app.state().manager.phase === 'running', 10_000, 'our own manager');
     expect(app.service()!.port).toBe(port);
+  });
+
+  it('a quit during "Take over" ends the wait for the port at once', async () => {
+    const { port } = await stubbornManager();
+    const { fakes, app } = await launch({ port });
+    await waitFor(() => app.state().manager.phase === 'port-taken', 5000, 'the port check');
+    fakes.tray().click('Take over');
+    expect(app.state().manager.phase).toBe('starting');
+    // Long enough for the start to be retrying (takeOverTimeoutMs is 20 s).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const quitAt = Date.now();
+    fakes.app.quit();
+    await app.exited;
+    expect(Date.now() - quitAt).toBeLessThan(2000);
+    expect(fakes.app.exits).toBe(1);
+    expect(app.service()).toBeUndefined();
+  });
+
+  it('"Use it" again after a failed take-over watches that manager over one connection, closed on quit', async () => {
+    const stubborn = await stubbornManager();
+    const { fakes, app } = await launch({ port: stubborn.port });
+    fakes.deps.takeOverTimeoutMs = 300;
+    await waitFor(() => app.state().manager.phase === 'port-taken', 5000, 'the port check');
+    fakes.tray().click('Use it');
+    await waitFor(() => stubborn.connections() === 1, 5000, 'the watch connection');
+    fakes.tray().click('Take over');
+    await waitFor(() => app.state().manager.phase === 'port-taken', 5000, 'the take-over to give up');
+    fakes.tray().click('Use it');
+    expect(app.state().manager.phase).toBe('client');
+    // The port probes hang up; only the new watch stays.
+    await waitFor(() => stubborn.connections() === 1, 5000, 'one watch connection');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(stubborn.connections()).toBe(1);
+    expect(app.state().manager.phase).toBe('client');
+    expect(fakes.notifications).toEqual([]);
+    fakes.app.quit();
+    await app.exited;
+    await waitFor(() => stubborn.connections() === 0, 3000, 'the watch to close on quit');
   });
 
   it('with the port held by a plain TCP listener: names the port and the process holding it, binds nothing', async () => {
@@ -225,6 +307,32 @@ describe('workers from the tray and quitting', () => {
     await waitFor(() => fakes.notifications.some((n) => n.title === 'Worker second created'), 5000, 'the creation notice');
   });
 
+  it('a hidden start does not notify the workers it finds, running ones included; a later creation does', async () => {
+    // An earlier manager leaves one idle and one running worker behind.
+    const dir = await makeTempDir('fnwm-app-');
+    const before = await startTestManager({ dir, keepWorkers: true });
+    cleanups.push(() => killWorkers(before.workersDir));
+    const client = await before.connect();
+    await createWorker(client, before.workersDir, 'idle');
+    const uuid = await createWorker(client, before.workersDir, 'survivor');
+    client.send({ type: 'set_active', workerid: uuid });
+    await waitFor(() => before.service.status.find(uuid)?.active === true, 20_000, 'the worker to run');
+    client.close();
+    await before.service.stop('test');
+
+    const { fakes, app } = await launch({ dir, extraArgs: ['--hidden'] });
+    await app.service()!.ready;
+    await waitFor(() => app.state().workers.some((w) => w.uuid === uuid && w.state === 'active' && w.adopted), 10_000, 'the adopted worker');
+    expect(app.state().workers).toHaveLength(2);
+    expect(fakes.notifications).toEqual([]);
+
+    const again = await ManagerClient.connect(app.service()!.url);
+    await createWorker(again, app.service()!.settings.workersDir, 'fresh');
+    again.close();
+    await waitFor(() => fakes.notifications.length > 0, 5000, 'the creation notice');
+    expect(fakes.notifications.map((n) => n.title)).toEqual(['Worker fresh created']);
+  });
+
   it('a failed start from the tray is notified with the reason', async () => {
     const { fakes, app } = await launch();
     const service = app.service()!;
@@ -290,12 +398,11 @@ describe('window', () => {
     const linux = await launch({ platform: 'linux' });
     linux.fakes.windows[0].userClose();
     expect(linux.fakes.windows[0].destroyed).toBe(true);
-    linux.fakes.app.emit('window-all-closed');
     await linux.app.exited;
     expect(linux.fakes.app.exits).toBe(1);
   });
 
-  it('denies navigation, new windows and permissions; http(s) links go to the system browser', async () => {
+  it('denies navigation, new windows and permissions except the app page writing the clipboard; http(s) links go to the system browser', async () => {
     const { fakes } = await launch();
     const contents = fakes.windows[0].webContents;
     expect(contents.openHandler!({ url: 'https://funcnodes.example/docs' })).toEqual({ action: 'deny' });
@@ -307,10 +414,21 @@ describe('window', () => {
     const inside = { defaultPrevented: false, preventDefault() { this.defaultPrevented = true; } };
     contents.emit('will-navigate', inside, 'fnwm://app/index.html');
     expect(inside.defaultPrevented).toBe(false);
-    let granted: boolean | undefined;
-    contents.permissionRequest!(contents, 'media', (answer) => (granted = answer));
-    expect(granted).toBe(false);
-    expect(contents.permissionCheck!()).toBe(false);
+    const request = (permission: string, requestingUrl: string) => {
+      let granted: boolean | undefined;
+      contents.permissionRequest!(contents, permission, (answer) => (granted = answer), { requestingUrl, isMainFrame: true });
+      return granted;
+    };
+    const check = (permission: string, requestingOrigin: string) => contents.permissionCheck!(contents, permission, requestingOrigin, { requestingUrl: `${requestingOrigin}/index.html`, isMainFrame: true });
+    expect(request('media', 'fnwm://app/index.html')).toBe(false);
+    expect(check('media', 'fnwm://app')).toBe(false);
+    expect(request('clipboard-read', 'fnwm://app/index.html')).toBe(false);
+    expect(check('clipboard-read', 'fnwm://app')).toBe(false);
+    // "Copy address": Chromium asks for this before navigator.clipboard.writeText, for the app's pages only.
+    expect(request('clipboard-sanitized-write', 'fnwm://app/index.html')).toBe(true);
+    expect(check('clipboard-sanitized-write', 'fnwm://app')).toBe(true);
+    expect(request('clipboard-sanitized-write', 'https://evil.example/')).toBe(false);
+    expect(check('clipboard-sanitized-write', 'https://evil.example')).toBe(false);
   });
 
   it('the app page is served with a CSP that allows exactly the manager; the hub accepts exactly the app origin', async () => {

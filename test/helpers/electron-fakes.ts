@@ -103,8 +103,8 @@ export class FakeTray extends EventEmitter {
 export class FakeWebContents extends EventEmitter {
   readonly mainFrame = { url: APP_ENTRY_URL };
   openHandler?: (details: { url: string }) => { action: string };
-  permissionRequest?: (contents: unknown, permission: string, callback: (granted: boolean) => void) => void;
-  permissionCheck?: () => boolean;
+  permissionRequest?: (contents: unknown, permission: string, callback: (granted: boolean) => void, details: { requestingUrl: string; isMainFrame: boolean }) => void;
+  permissionCheck?: (contents: unknown, permission: string, requestingOrigin: string, details: { requestingUrl?: string; isMainFrame: boolean }) => boolean;
   readonly session = {
     setPermissionRequestHandler: (handler: FakeWebContents['permissionRequest']) => (this.permissionRequest = handler),
     setPermissionCheckHandler: (handler: FakeWebContents['permissionCheck']) => (this.permissionCheck = handler),
@@ -246,6 +246,8 @@ export function electronFakes(options: { argv: string[]; env: Record<string, str
     createWindow: (opts) => {
       const win = new FakeWindow(opts);
       windows.push(win);
+      // As Electron: the last open window going emits window-all-closed.
+      win.on('closed', () => windows.every((w) => w.destroyed) && app.emit('window-all-closed'));
       return win as unknown as WindowLike;
     },
     notify: (title, body) => notifications.push({ title, body }),

@@ -1,5 +1,6 @@
 /** The dashboard: connection, status bar, notices, the worker list, dialogs, the log panel and the overlay. */
 import { useCallback, useMemo, useState } from 'react';
+import { isRunningState } from '../../../src-main/core/protocol.js';
 import { useHub } from '../hub-context.js';
 import { displayName, workerItems, workerState } from '../worker-view.js';
 import { ConnectionInfo } from './ConnectionInfo.js';
@@ -44,7 +45,7 @@ export function App() {
         <DeleteDialog
           uuid={toDelete.uuid}
           name={displayName(toDelete)}
-          running={workerState(toDelete) !== 'inactive' && workerState(toDelete) !== 'crashed'}
+          running={isRunningState(workerState(toDelete))}
           onClose={() => setDeleting(null)}
         />
       )}

@@ -3,7 +3,7 @@
  * so progress frames and changes to other workers do not re-render it.
  */
 import { memo, useEffect, useRef } from 'react';
-import type { WorkerConfig, WorkerIdRequestType, WorkerRuntime } from '../../../src-main/core/protocol.js';
+import { exitText, isRunningState, type WorkerConfig, type WorkerIdRequestType, type WorkerRuntime } from '../../../src-main/core/protocol.js';
 import { useNow } from '../clock.js';
 import { useActions } from '../hub-context.js';
 import { formatDuration } from '../../../src-main/core/duration.js';
@@ -44,10 +44,10 @@ export const WorkerRow = memo(function WorkerRow(props: RowProps) {
 
   const name = displayName({ uuid, config, runtime });
   const state = workerState(props);
-  const running = state === 'active' || state === 'starting' || state === 'stopping';
+  const running = isRunningState(state);
   const address = workerAddress(config);
   const pid = workerPid({ config, runtime });
-  const detail = state === 'crashed' ? (runtime?.error ?? exitText(runtime)) : runtime?.error;
+  const detail = state === 'crashed' ? (runtime?.error ?? (runtime?.exit ? exitText(runtime.exit) : undefined)) : runtime?.error;
   const busy = offline || pending !== undefined;
 
   const copy = () => {
@@ -112,9 +112,3 @@ export const WorkerRow = memo(function WorkerRow(props: RowProps) {
     </tr>
   );
 });
-
-function exitText(runtime: WorkerRuntime | undefined): string | undefined {
-  const exit = runtime?.exit;
-  if (!exit) return undefined;
-  return exit.signal !== null ? `killed by ${exit.signal}` : `exited with code ${exit.code ?? 'unknown'}`;
-}
