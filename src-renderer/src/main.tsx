@@ -1,7 +1,6 @@
 /** Entry: resolve the manager URL, create the store and its connection, render the dashboard. */
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import type { FnwmApi } from '../../src-preload/index.js';
 import { App } from './components/App.js';
 import { HubContext } from './hub-context.js';
 import { resolveManagerUrl } from './manager-url.js';
@@ -9,8 +8,8 @@ import { createApp } from './store.js';
 
 declare global {
   interface Window {
-    /** Set by the Electron preload; absent in a browser. */
-    fnwm?: FnwmApi;
+    /** Set by the Electron preload (src-preload); absent in a browser. */
+    fnwm?: { managerUrl?: string };
   }
 }
 
