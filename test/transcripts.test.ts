@@ -573,6 +573,8 @@ describe('lifecycle.jsonl: handshake, new_worker, set_active, stop, restart (sto
     expect(texts.filter((text) => written(text) === undefined), 'torn texts').toEqual([]);
     const numbers = texts.map(written) as number[];
     expect(numbers.flatMap((n, i) => (i > 0 && n <= numbers[i - 1] ? [`${numbers[i - 1]} then ${n}`] : [])), 'out of order').toEqual([]);
+    // Something was relayed, and at least the last text written (intermediate ones may be coalesced).
+    expect(numbers.at(-1), 'the last text written').toBe(5000);
   });
 
   it('B2: keeps a running worker active while its .p does not hold an integer (it probes, spec §2.5, §6.2)', async () => {
