@@ -206,12 +206,19 @@ describe('concurrency', () => {
 
 describe('adoption and shutdown', () => {
   it('stops the workers it started when it stops, in parallel', async () => {
-    const m = await start();
+    // Workers that ignore stop take the stop timeout plus the kill grace each: 2 s, so 6 s one after another.
+    const one = 2000;
+    const m = await start({ lifecycle: { stopTimeoutMs: 1000, killGraceMs: 1000 } });
     const client = await m.connect();
-    const uuids = [await createWorker(client, m.workersDir, 'one'), await createWorker(client, m.workersDir, 'two')];
+    const uuids = [];
+    for (const name of ['one', 'two', 'three']) uuids.push(await createWorker(client, m.workersDir, name, { ignore_stop: true }));
     const pids = [];
     for (const uuid of uuids) pids.push((await activate(client, uuid)).pid!);
+    const began = Date.now();
     await m.service.stop('test');
+    const took = Date.now() - began;
+    expect(took).toBeGreaterThanOrEqual(one - 100);
+    expect(took, 'stopped one after another').toBeLessThan(1.5 * one);
     for (const pid of pids) expect(isPidAlive(pid)).toBe(false);
     for (const uuid of uuids) await expect(stat(path.join(m.workersDir, `worker_${uuid}.p`))).rejects.toThrow();
   });
