@@ -6,7 +6,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ManagerClient } from '../src-main/core/client.js';
+import { ManagerClient } from '../src-main/core/client.js';
 import { isPidAlive } from '../src-main/core/liveness.js';
 import type { ManagerInfoMessage, WorkerConfig, WorkerRuntime, WorkerStatesMessage } from '../src-main/core/protocol.js';
 import { assertCliBuilt, cliEnv, exitWithin, startForeground } from './helpers/cli.js';
@@ -276,10 +276,8 @@ describe('adoption and shutdown', () => {
     const env = cliEnv(randomPortRange(), { FUNCNODES_WORKER_IN_VENV: '0' });
     try {
       const fg = await startForeground(['--dir', dir, '--host', '127.0.0.1', '--port', '0'], env);
-      const { ManagerClient } = await import('../src-main/core/client.js');
       const client = await ManagerClient.connect(fg.url);
-      const m = { workersDir: path.join(dir, 'workers') } as TestManager;
-      const uuid = await createWorker(client, m.workersDir, 'orphan-to-be');
+      const uuid = await createWorker(client, path.join(dir, 'workers'), 'orphan-to-be');
       const { pid } = await activate(client, uuid);
       client.close();
       fg.child.kill('SIGKILL');
