@@ -11,7 +11,7 @@ import type { ManagerClient } from '../src-main/core/client.js';
 import type { ParsedManagerFrame, ProgressMessage, WorkerConfig } from '../src-main/core/protocol.js';
 import { inspectPython, MIN_PYTHON } from '../src-main/core/python-env/discovery.js';
 import { throttleLines } from '../src-main/core/python-env/installer.js';
-import { collect, makeTempDir, messageOf, readUntil, startTestManager, type TestManager } from './helpers/manager.js';
+import { collect, makeTempDir, messageOf, readReset, readUntil, startTestManager, type TestManager } from './helpers/manager.js';
 import { buildWheels, installedVersions, offlinePip, readUvCalls, standinUv, writeOldPython } from './helpers/python-env.js';
 
 const initialCwd = process.cwd();
@@ -52,7 +52,7 @@ async function start(client: ManagerClient, uuid: string): Promise<{ frames: Par
 
 async function stop(client: ManagerClient, uuid: string): Promise<void> {
   client.send({ type: 'stop_worker', workerid: uuid });
-  await client.until((f) => (messageOf(f)?.type === 'progress' && (messageOf(f) as ProgressMessage).message === '' ? true : undefined), 30_000);
+  await readReset(client, 30_000);
 }
 
 function venvPython(m: TestManager, uuid: string): string {
