@@ -173,6 +173,9 @@ describe('a worker in its own venv (pip, offline)', () => {
     // The worker really runs from its venv.
     const status = m.service.status.find(uuid);
     expect(status?.active).toBe(true);
+    const pid = status?.config.pid;
+    expect(pid).toBeTypeOf('number');
+    expect((await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0]).toBe(venvPython(m, uuid));
     await stop(client, uuid);
   }, 240_000);
 
