@@ -7,7 +7,7 @@ import { constants as osConstants } from 'node:os';
 import { existsSync } from 'node:fs';
 import type { ManagerSettings } from '../core/config.js';
 import { loadExeca } from '../core/execa-lazy.js';
-import { createLogger } from '../core/log.js';
+import { silentLogger } from '../core/log.js';
 import type { WorkerConfig } from '../core/protocol.js';
 import { managerPython, workerPython } from '../core/python.js';
 import { Registry } from '../core/registry.js';
@@ -41,7 +41,7 @@ export function splitToolArgs(argv: string[]): { own: string[]; toolArgs?: strin
 }
 
 async function readWorkers(workersDir: string): Promise<WorkerConfig[]> {
-  const registry = new Registry(workersDir, createLogger('error', () => undefined));
+  const registry = new Registry(workersDir, silentLogger);
   const { json } = await registry.list();
   const configs: WorkerConfig[] = [];
   for (const uuid of json) {
