@@ -208,7 +208,11 @@ async function newWorker(settings: ManagerSettings, io: CliIo, kwargs: Record<st
 
 /** Lookup as the original CLI (spec §10 C2): by uuid, by name (first match), or both, which must agree. */
 export function findWorker(status: WorkerStatusMessage, by: { uuid?: string; name?: string }): WorkerConfig {
-  const workers = allWorkers(status);
+  return pickWorker(allWorkers(status), by);
+}
+
+/** The worker `--uuid`/`--name` name among `workers` (both must match when both are given). */
+export function pickWorker(workers: WorkerConfig[], by: { uuid?: string; name?: string }): WorkerConfig {
   if (by.uuid === undefined && by.name === undefined) throw new CliError('Give the worker with --uuid or --name');
   if (by.uuid !== undefined) {
     const found = workers.find((w) => w.uuid === by.uuid);
