@@ -225,6 +225,24 @@ describe('a worker in its own venv (pip, offline)', () => {
     });
   }, 120_000);
 
+  it('a start that fails after an update that failed does not name the rollback (nothing was changed)', async () => {
+    await editConfig(m.workersDir, uuid, (c) => {
+      c.update_on_startup = { funcnodes: false, 'funcnodes-core': false, 'funcnodes-worker': false };
+      c.package_dependencies = { missing: { package: 'fn-not-published', version: null } };
+      c.standin = { exit_at: 'start', exit_code: 1 };
+    });
+    try {
+      const run = await start(client, uuid);
+      expect(run.ok).toBe(false);
+      expect(progressOf(run.frames).find((p) => p.status === 'error')?.message).toMatch(/Could not update the environment.*fn-not-published/);
+      expect(run.error).toBe(`Could not activate worker with id ${uuid}.`);
+    } finally {
+      await editConfig(m.workersDir, uuid, (c) => {
+        delete c.standin;
+      });
+    }
+  }, 120_000);
+
   it('rollback of a running worker is refused; a broken venv (python deleted) gives a clear error', async () => {
     await editConfig(m.workersDir, uuid, (c) => {
       c.package_dependencies = {};
