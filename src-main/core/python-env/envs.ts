@@ -39,10 +39,6 @@ const MAX_LINE = 300;
 export class PythonEnvs {
   constructor(private readonly opts: PythonEnvsOptions) {}
 
-  get usesUv(): boolean {
-    return this.opts.uv !== undefined;
-  }
-
   /**
    * Sequence N's venv part (spec §3.6, §4.2): "Making virtual environment.", "Adding funcnodes", with the
    * installers' lines in between. Writes `pyproject.toml` next to `.venv` (the Python CLI needs it) and
