@@ -282,7 +282,7 @@ async function fetchRuntime(client: ManagerClient, uuid: string): Promise<Worker
   return runtime;
 }
 
-export function formatRuntime(worker: WorkerConfig, runtime: WorkerRuntime, now = Date.now()): string[] {
+function formatRuntime(worker: WorkerConfig, runtime: WorkerRuntime, now = Date.now()): string[] {
   const lines = [`${runtime.name ?? 'None'} (${runtime.uuid}): ${runtime.state}${runtime.adopted ? ' (adopted)' : ''}`];
   if (runtime.pid !== null) lines.push(`  pid ${runtime.pid}`);
   if (runtime.started_at !== null) lines.push(`  up ${formatDuration(now - runtime.started_at)} (since ${new Date(runtime.started_at).toISOString()})`);
