@@ -176,16 +176,35 @@ function statusArrival(client: ManagerClient, test: (s: StatusLists) => boolean,
   );
 }
 
-/** Asks `worker_status` every second until a status frame (reply or broadcast) passes `test`. */
+/**
+ * Asks `worker_status` every second until a status frame (reply or broadcast) passes `test`. Then reads
+ * until as many status frames as asks have arrived, and discards whatever else is queued, so the replies
+ * to the other asks are not taken for the answer to a later, timed request. (A broadcast counts as one
+ * too, since it cannot be told from a reply: that can only end the wait early, and is rare.)
+ */
 async function askStatusUntil(client: ManagerClient, test: (s: StatusLists) => boolean, timeoutMs: number, what: string): Promise<number> {
   const deadline = performance.now() + timeoutMs;
+  let asked = 0;
+  let seen = 0;
+  const passes = (text: string) => {
+    const s = parseStatus(text);
+    if (s === undefined) return false;
+    seen++;
+    return test(s);
+  };
   for (;;) {
     client.send('worker_status');
+    asked++;
+    let at: number;
     try {
-      return await statusArrival(client, test, Math.min(1000, deadline - performance.now()), what);
+      at = await arrivalOf(client, passes, Math.min(1000, deadline - performance.now()), what);
     } catch (err) {
       if (performance.now() >= deadline || !(err instanceof BenchTimeout)) throw err;
+      continue;
     }
+    if (seen < asked) await arrivalOf(client, (text) => frameType(text) === 'worker_status' && ++seen >= asked, 30_000, `the replies to the other asks for ${what}`);
+    client.drain();
+    return at;
   }
 }
 
@@ -273,6 +292,8 @@ async function statusReplies(run: Run, count: number, client: ManagerClient): Pr
   const times: number[] = [];
   const sizes: number[] = [];
   for (let i = 0; i < run.sizes.statusReps; i++) {
+    // A broadcast queued meanwhile (the original sends one every ~10 s) would otherwise be timed as the reply.
+    client.drain();
     const t0 = performance.now();
     client.send('worker_status');
     let size = 0;

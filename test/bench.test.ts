@@ -2,7 +2,8 @@
  * The benchmark harness at tiny sizes against the real built manager (twice: A, and B with other flags,
  * so the alternating and ratio path runs), so `npm run bench` cannot rot. Timings are not asserted.
  */
-import { readdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { runBench, type BenchSizes } from '../bench/harness.js';
@@ -10,6 +11,7 @@ import { fillTemplate, splitCommand } from '../bench/processes.js';
 import { formatMarkdown } from '../bench/report.js';
 import { summarize } from '../bench/stats.js';
 import { assertCliBuilt, CLI } from './helpers/cli.js';
+import { waitFor } from './helpers/manager.js';
 import { standinPython } from './helpers/standin.js';
 
 const TINY: BenchSizes = {
@@ -28,6 +30,20 @@ const TINY: BenchSizes = {
   settleMs: 100,
 };
 
+/** `<pid> <command line>` of every other process whose environment holds `entry` (Linux /proc). */
+function processesWithEnv(entry: string): string[] {
+  const read = (file: string) => {
+    try {
+      return readFileSync(file, 'latin1');
+    } catch {
+      return '';
+    }
+  };
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid && read(`/proc/${name}/environ`).split('\0').includes(entry))
+    .map((name) => `${name} ${read(`/proc/${name}/cmdline`).replaceAll('\0', ' ')}`);
+}
+
 describe('bench', () => {
   it('splits command templates like shell words and fills placeholders per word', () => {
     const words = splitCommand(`'/opt/my node/bin/node' cli.js --dir "{dir}" --port {port} a\\ b 'it'\\''s' ""`);
@@ -45,6 +61,10 @@ describe('bench', () => {
     assertCliBuilt();
     const ours = `'${process.execPath}' '${CLI}' startworkermanager --host 127.0.0.1 --port {port} --dir {dir}`;
     const before = readdirSync(tmpdir()).filter((n) => n.startsWith('fnwm-bench-'));
+    // Every process the run starts (managers, the workers they start, the floor server, the boot baseline)
+    // inherits this variable, so those still running afterwards can be found.
+    const mark = randomUUID();
+    process.env.FNWM_BENCH_TEST_RUN = mark;
     const report = await runBench({
       managers: [
         { label: 'A', template: ours },
@@ -52,7 +72,7 @@ describe('bench', () => {
       ],
       python: standinPython,
       sizes: TINY,
-    });
+    }).finally(() => delete process.env.FNWM_BENCH_TEST_RUN);
     expect(report.machine.cores).toBeGreaterThan(0);
     expect(report.managers.map((m) => m.label)).toEqual(['A', 'B']);
     const expected = [
@@ -95,7 +115,11 @@ describe('bench', () => {
     expect(table).toMatch(/\| 1\. process start → first pong \| ms \| 2 \|/);
     expect(table).toContain('B/A (median)');
     expect(table.split('\n').filter((l) => l.startsWith('| ')).length).toBe(report.managers[0].metrics.length + 2);
-    // Every config dir the run made is gone (and with it, through clean-up, every process that used one).
+    // Every config dir the run made is gone, and no process it started survives (B's workers outlive their
+    // manager by design: the clean-up must end them). SIGKILLed processes may take a moment to go.
     expect(readdirSync(tmpdir()).filter((n) => n.startsWith('fnwm-bench-') && !before.includes(n))).toEqual([]);
+    const survivors = () => processesWithEnv(`FNWM_BENCH_TEST_RUN=${mark}`);
+    await waitFor(() => survivors().length === 0, 3000).catch(() => undefined);
+    expect(survivors()).toEqual([]);
   }, 60_000);
 });

@@ -28,7 +28,7 @@ import {
   type CliResult,
   type Env,
 } from './helpers/cli.js';
-import { killWorkers, makeTempDir, waitFor } from './helpers/manager.js';
+import { createWorker, killWorkers, makeTempDir, readUntil, waitFor } from './helpers/manager.js';
 import { randomPortRange, standinPython, workerPaths } from './helpers/standin.js';
 
 const dirs: string[] = [];
@@ -115,15 +115,14 @@ describe('fnwm startworkermanager (foreground)', () => {
     });
   }
 
-  it('stops the workers it started when it stops; with --keep-workers it leaves them to the next manager', async () => {
+  it('stops the workers it started when it stops; with --keep-workers it leaves them running', async () => {
     for (const keep of [false, true]) {
       const dir = await tempDir();
       const m = await startForeground(['--dir', dir, '--host', '127.0.0.1', '--port', '0', ...(keep ? ['--keep-workers'] : [])], env);
       const client = await ManagerClient.connect(m.url);
-      client.send({ type: 'new_worker', kwargs: { name: 'child', in_venv: false } });
-      const created = await client.until((f) => (f.kind === 'message' && f.message.type === 'worker_created' ? f.message.uuid : undefined), 10_000);
+      const created = await createWorker(client, path.join(dir, 'workers'), 'child');
       client.send({ type: 'set_active', workerid: created });
-      const pid = await client.until((f) => (f.kind === 'message' && f.message.type === 'set_worker' ? f.message.data.pid : undefined), 20_000);
+      const pid = (await readUntil(client, 'set_worker', 20_000)).found.data.pid;
       client.close();
       m.child.kill('SIGTERM');
       expect(await exitWithin(m.exited, 10_000)).toEqual({ code: 0, signal: null });

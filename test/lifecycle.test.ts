@@ -11,7 +11,7 @@ import { isPidAlive } from '../src-main/core/liveness.js';
 import { terminateTree } from '../src-main/core/process-tree.js';
 import type { ManagerClient } from '../src-main/core/client.js';
 import type { WorkerConfig, WorkerStatusMessage } from '../src-main/core/protocol.js';
-import { collect, createWorker as createWorkerIn, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
+import { collect, createWorker as createWorkerIn, messageOf, readReset, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
 import { spawnStandin, standinArgs, type StandinOptions } from './helpers/standin.js';
 
 let manager: TestManager | undefined;
@@ -160,17 +160,14 @@ describe('stop, restart, delete', () => {
     const uuid = await createWorker(client, 'stopper');
     const { found } = await activate(client, uuid);
     client.send({ type: 'stop_worker', workerid: uuid });
-    const seen: string[] = [];
-    await client.until((f) => {
-      if (f.kind !== 'message') return undefined;
-      const msg = f.message;
-      if (msg.type === 'worker_status') seen.push(msg.inactive.some((w) => w.uuid === uuid) ? 'inactive' : 'active');
-      if (msg.type === 'progress') seen.push(msg.message);
-      return msg.type === 'progress' && msg.message === '' ? true : undefined;
-    }, 10_000);
+    const seen = (await readReset(client)).flatMap((f) => {
+      const msg = messageOf(f);
+      if (msg?.type === 'worker_status') return [msg.inactive.some((w) => w.uuid === uuid) ? 'inactive' : 'active'];
+      return msg?.type === 'progress' ? [msg.message] : [];
+    });
     expect(isPidAlive(found.data.pid!)).toBe(false);
     // By the reset, the status already says so.
-    expect(seen).toEqual(['Stopping worker.', 'inactive', '']);
+    expect(seen).toEqual(['Stopping worker.', 'inactive']);
   });
 
   it('terminates a worker that ignores stop_worker after the deadline', async () => {
@@ -179,11 +176,8 @@ describe('stop, restart, delete', () => {
     const uuid = await createWorker(client, 'stubborn', { ignore_stop: true });
     const { found } = await activate(client, uuid);
     client.send({ type: 'stop_worker', workerid: uuid });
-    const { before } = await readUntil(client, 'progress', 20_000).then(async (first) => {
-      expect(first.found.message).toBe('Stopping worker.');
-      return client.until((f) => (f.kind === 'message' && f.message.type === 'progress' && f.message.message === '' ? { before: [] } : undefined), 20_000);
-    });
-    expect(before).toEqual([]);
+    expect((await readUntil(client, 'progress', 20_000)).found.message).toBe('Stopping worker.');
+    expect(await readReset(client, 20_000)).toEqual([]);
     expect(isPidAlive(found.data.pid!)).toBe(false);
     expect(m.logs.some((l) => l.includes('after the stop command; terminating it'))).toBe(true);
   });
@@ -201,7 +195,7 @@ describe('stop, restart, delete', () => {
     expect(isPidAlive(second.found.data.pid!)).toBe(true);
     await readUntil(client, 'progress'); // the reset
     client.send({ type: 'stop_worker', workerid: uuid });
-    await client.until((f) => (f.kind === 'message' && f.message.type === 'progress' && f.message.message === '' ? true : undefined), 10_000);
+    await readReset(client);
     expect(isPidAlive(second.found.data.pid!)).toBe(false);
     client.send({ type: 'restart_worker', workerid: uuid });
     const third = await readUntil(client, 'set_worker', 20_000);

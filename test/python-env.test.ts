@@ -11,7 +11,7 @@ import type { ManagerClient } from '../src-main/core/client.js';
 import type { ParsedManagerFrame, ProgressMessage, WorkerConfig } from '../src-main/core/protocol.js';
 import { inspectPython, MIN_PYTHON } from '../src-main/core/python-env/discovery.js';
 import { throttleLines } from '../src-main/core/python-env/installer.js';
-import { collect, makeTempDir, messageOf, readUntil, startTestManager, type TestManager } from './helpers/manager.js';
+import { collect, makeTempDir, messageOf, readReset, readUntil, startTestManager, type TestManager } from './helpers/manager.js';
 import { buildWheels, installedVersions, offlinePip, readUvCalls, standinUv, writeOldPython } from './helpers/python-env.js';
 
 const initialCwd = process.cwd();
@@ -52,7 +52,7 @@ async function start(client: ManagerClient, uuid: string): Promise<{ frames: Par
 
 async function stop(client: ManagerClient, uuid: string): Promise<void> {
   client.send({ type: 'stop_worker', workerid: uuid });
-  await client.until((f) => (messageOf(f)?.type === 'progress' && (messageOf(f) as ProgressMessage).message === '' ? true : undefined), 30_000);
+  await readReset(client, 30_000);
 }
 
 function venvPython(m: TestManager, uuid: string): string {
@@ -173,6 +173,9 @@ describe('a worker in its own venv (pip, offline)', () => {
     // The worker really runs from its venv.
     const status = m.service.status.find(uuid);
     expect(status?.active).toBe(true);
+    const pid = status?.config.pid;
+    expect(pid).toBeTypeOf('number');
+    expect((await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0]).toBe(venvPython(m, uuid));
     await stop(client, uuid);
   }, 240_000);
 
@@ -220,6 +223,24 @@ describe('a worker in its own venv (pip, offline)', () => {
     await editConfig(m.workersDir, uuid, (c) => {
       delete c.standin;
     });
+  }, 120_000);
+
+  it('a start that fails after an update that failed does not name the rollback (nothing was changed)', async () => {
+    await editConfig(m.workersDir, uuid, (c) => {
+      c.update_on_startup = { funcnodes: false, 'funcnodes-core': false, 'funcnodes-worker': false };
+      c.package_dependencies = { missing: { package: 'fn-not-published', version: null } };
+      c.standin = { exit_at: 'start', exit_code: 1 };
+    });
+    try {
+      const run = await start(client, uuid);
+      expect(run.ok).toBe(false);
+      expect(progressOf(run.frames).find((p) => p.status === 'error')?.message).toMatch(/Could not update the environment.*fn-not-published/);
+      expect(run.error).toBe(`Could not activate worker with id ${uuid}.`);
+    } finally {
+      await editConfig(m.workersDir, uuid, (c) => {
+        delete c.standin;
+      });
+    }
   }, 120_000);
 
   it('rollback of a running worker is refused; a broken venv (python deleted) gives a clear error', async () => {

@@ -1,6 +1,7 @@
 /**
  * The workers dir as shared with the Python CLI: tolerant reading (nothing crashes, nothing is silently
- * deleted), atomic writes that keep unknown keys, and deletion that never leaves the workers dir.
+ * deleted), atomic creation that never clobbers an existing worker, copies from a reference, deletion that
+ * never leaves the workers dir, and how the config dir and its defaults are found.
  */
 import { lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';

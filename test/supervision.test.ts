@@ -17,6 +17,7 @@ import {
   createWorker,
   killWorkers,
   makeTempDir,
+  readReset,
   readUntil,
   startTestManager,
   testEnv,
@@ -224,7 +225,7 @@ describe('deadlines from config.json', () => {
       await readUntil(client, 'progress'); // set_active's closing reset
       const began = Date.now();
       client.send({ type: 'stop_worker', workerid: uuid });
-      await client.until((f) => (f.kind === 'message' && f.message.type === 'progress' && f.message.message === '' ? true : undefined), 10_000);
+      await readReset(client);
       // 0.3 s for the stop command, then SIGTERM (which it also ignores), 0.5 s, SIGKILL: far below the default 15 s.
       expect(Date.now() - began).toBeLessThan(5000);
       expect(isPidAlive(pid!), m.logs.join('\n')).toBe(false);
@@ -290,12 +291,19 @@ describe('concurrency', () => {
 
 describe('adoption and shutdown', () => {
   it('stops the workers it started when it stops, in parallel', async () => {
-    const m = await start();
+    // Workers that ignore stop take the stop timeout plus the kill grace each: 2 s, so 6 s one after another.
+    const one = 2000;
+    const m = await start({ lifecycle: { stopTimeoutMs: 1000, killGraceMs: 1000 } });
     const client = await m.connect();
-    const uuids = [await createWorker(client, m.workersDir, 'one'), await createWorker(client, m.workersDir, 'two')];
+    const uuids = [];
+    for (const name of ['one', 'two', 'three']) uuids.push(await createWorker(client, m.workersDir, name, { ignore_stop: true }));
     const pids = [];
     for (const uuid of uuids) pids.push((await activate(client, uuid)).pid!);
+    const began = Date.now();
     await m.service.stop('test');
+    const took = Date.now() - began;
+    expect(took).toBeGreaterThanOrEqual(one - 100);
+    expect(took, 'stopped one after another').toBeLessThan(1.5 * one);
     for (const pid of pids) expect(isPidAlive(pid)).toBe(false);
     for (const uuid of uuids) await expect(stat(path.join(m.workersDir, `worker_${uuid}.p`))).rejects.toThrow();
   });
@@ -392,10 +400,8 @@ describe('adoption and shutdown', () => {
     const env = cliEnv(randomPortRange(), { FUNCNODES_WORKER_IN_VENV: '0' });
     try {
       const fg = await startForeground(['--dir', dir, '--host', '127.0.0.1', '--port', '0'], env);
-      const { ManagerClient } = await import('../src-main/core/client.js');
       const client = await ManagerClient.connect(fg.url);
-      const m = { workersDir: path.join(dir, 'workers') } as TestManager;
-      const uuid = await createWorker(client, m.workersDir, 'orphan-to-be');
+      const uuid = await createWorker(client, path.join(dir, 'workers'), 'orphan-to-be');
       const { pid } = await activate(client, uuid);
       client.close();
       fg.child.kill('SIGKILL');

@@ -207,7 +207,11 @@ async function newWorker(settings: ManagerSettings, io: CliIo, kwargs: Record<st
 
 /** Lookup as the original CLI (spec §10 C2): by uuid, by name (first match), or both, which must agree. */
 export function findWorker(status: WorkerStatusMessage, by: { uuid?: string; name?: string }): WorkerConfig {
-  const workers = allWorkers(status);
+  return pickWorker(allWorkers(status), by);
+}
+
+/** The worker `--uuid`/`--name` name among `workers` (both must match when both are given). */
+export function pickWorker(workers: WorkerConfig[], by: { uuid?: string; name?: string }): WorkerConfig {
   if (by.uuid === undefined && by.name === undefined) throw new CliError('Give the worker with --uuid or --name');
   if (by.uuid !== undefined) {
     const found = workers.find((w) => w.uuid === by.uuid);
@@ -277,7 +281,7 @@ async function fetchRuntime(client: ManagerClient, uuid: string): Promise<Worker
   return runtime;
 }
 
-export function formatRuntime(worker: WorkerConfig, runtime: WorkerRuntime, now = Date.now()): string[] {
+function formatRuntime(worker: WorkerConfig, runtime: WorkerRuntime, now = Date.now()): string[] {
   const lines = [`${runtime.name ?? 'None'} (${runtime.uuid}): ${runtime.state}${runtime.adopted ? ' (adopted)' : ''}`];
   if (runtime.pid !== null) lines.push(`  pid ${runtime.pid}`);
   if (runtime.started_at !== null) lines.push(`  up ${formatDuration(now - runtime.started_at)} (since ${new Date(runtime.started_at).toISOString()})`);

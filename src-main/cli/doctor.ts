@@ -6,7 +6,7 @@ import { accessSync, constants } from 'node:fs';
 import { probeManager } from '../core/client.js';
 import { managerUrl, type ManagerSettings } from '../core/config.js';
 import { findUv, funcnodesVersion, inspectPython } from '../core/python-env/discovery.js';
-import { managerPython } from '../core/python.js';
+import { findManagerPython } from '../core/python.js';
 import type { CliIo } from './commands.js';
 
 /** The user's package-index settings, passed to pip/uv untouched. */
@@ -21,8 +21,7 @@ export async function doctor(settings: ManagerSettings, io: CliIo): Promise<numb
   const running = await probeManager(url);
   io.out(`manager      ${url} ${running ? `(running; its Python: ${running.py})` : '(not running)'}`);
 
-  const python = managerPython(env, settings.python);
-  const source = env.FUNCNODES_PYTHON ? 'FUNCNODES_PYTHON' : settings.python ? 'config worker_manager.python' : 'PATH';
+  const { python, source } = findManagerPython(env, settings.python);
   const info = await inspectPython(python, env);
   io.out(`python       ${python} (from ${source})${info.version ? `: Python ${info.version} at ${info.executable}` : ''}`);
   if (info.problem) problems.push(info.problem);

@@ -7,11 +7,11 @@ import { constants as osConstants } from 'node:os';
 import { existsSync } from 'node:fs';
 import type { ManagerSettings } from '../core/config.js';
 import { loadExeca } from '../core/execa-lazy.js';
-import { createLogger } from '../core/log.js';
+import { silentLogger } from '../core/log.js';
 import type { WorkerConfig } from '../core/protocol.js';
 import { managerPython, workerPython } from '../core/python.js';
 import { Registry } from '../core/registry.js';
-import { CliError, findWorker, type CliIo } from './commands.js';
+import { CliError, pickWorker, type CliIo } from './commands.js';
 
 export const ENV_TOOLS = ['modules', 'py', 'pip'] as const;
 export type EnvTool = (typeof ENV_TOOLS)[number];
@@ -40,12 +40,13 @@ export function splitToolArgs(argv: string[]): { own: string[]; toolArgs?: strin
   return { own: argv };
 }
 
-async function readWorkers(workersDir: string): Promise<WorkerConfig[]> {
-  const registry = new Registry(workersDir, createLogger('error', () => undefined));
+/** The readable worker JSONs; with `uuid`, only that one's (if it is there). */
+async function readWorkers(workersDir: string, uuid?: string): Promise<WorkerConfig[]> {
+  const registry = new Registry(workersDir, silentLogger);
   const { json } = await registry.list();
   const configs: WorkerConfig[] = [];
-  for (const uuid of json) {
-    const read = await registry.read(uuid);
+  for (const id of uuid === undefined ? json : json.filter((u) => u === uuid)) {
+    const read = await registry.read(id);
     if (read.ok) configs.push(read.config);
   }
   return configs;
@@ -58,7 +59,7 @@ export async function runInWorkerEnv(
   tool: EnvTool,
   toolArgs: string[],
 ): Promise<number> {
-  const worker = findWorker({ type: 'worker_status', active: [], inactive: await readWorkers(settings.workersDir) }, by);
+  const worker = pickWorker(await readWorkers(settings.workersDir, by.uuid), by);
   const python = workerPython(worker, settings.workersDir, managerPython(io.env, settings.python));
   if (worker.env_path && !existsSync(python)) {
     throw new CliError(`The virtual environment of worker ${worker.uuid} is broken: ${python} is missing`);

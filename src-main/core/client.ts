@@ -87,6 +87,11 @@ export class ManagerClient {
     return [...this.frames];
   }
 
+  /** Discards the frames already received and not yet read; returns them. */
+  drain(): string[] {
+    return this.frames.splice(0);
+  }
+
   close(): void {
     this.socket.close();
   }

@@ -30,9 +30,16 @@ export function findOnPath(names: string[], env: Env): string | undefined {
 
 /** The interpreter for workers without a venv; `identify` reports it as `py`. */
 export function managerPython(env: Env, configured?: string): string {
+  return findManagerPython(env, configured).python;
+}
+
+/** `managerPython` and where it came from (for `fnwm doctor`). */
+export function findManagerPython(env: Env, configured?: string): { python: string; source: 'FUNCNODES_PYTHON' | 'config worker_manager.python' | 'PATH' } {
+  if (env.FUNCNODES_PYTHON) return { python: env.FUNCNODES_PYTHON, source: 'FUNCNODES_PYTHON' };
+  if (configured) return { python: configured, source: 'config worker_manager.python' };
   // Windows: the `py` launcher when no python.exe is on PATH.
   const names = process.platform === 'win32' ? ['python3', 'python', 'py'] : ['python3', 'python'];
-  return env.FUNCNODES_PYTHON || configured || findOnPath(names, env) || 'python3';
+  return { python: findOnPath(names, env) || 'python3', source: 'PATH' };
 }
 
 /** A relative `env_path` is resolved against the workers dir, as the original manager does (spec §2.8). */

@@ -14,7 +14,7 @@ import { ManagerClient } from '../../src-main/core/client.js';
 import { isPidAlive } from '../../src-main/core/liveness.js';
 import { APP_ORIGIN, type ServiceOptions } from '../../src-main/core/service.js';
 import { rawText } from '../../src-main/core/ws-text.js';
-import { electronFakes, type Fakes } from '../helpers/electron-fakes.js';
+import { electronFakes, preventable, type Fakes } from '../helpers/electron-fakes.js';
 import { createWorker, killWorkers, makeTempDir, startTestManager, testEnv, waitFor, type TestManager } from '../helpers/manager.js';
 import { randomPortRange } from '../helpers/standin.js';
 
@@ -408,10 +408,10 @@ describe('window', () => {
     expect(contents.openHandler!({ url: 'https://funcnodes.example/docs' })).toEqual({ action: 'deny' });
     expect(contents.openHandler!({ url: 'file:///etc/passwd' })).toEqual({ action: 'deny' });
     expect(fakes.opened.external).toEqual(['https://funcnodes.example/docs']);
-    const away = { defaultPrevented: false, preventDefault() { this.defaultPrevented = true; } };
+    const away = preventable();
     contents.emit('will-navigate', away, 'https://evil.example/');
     expect(away.defaultPrevented).toBe(true);
-    const inside = { defaultPrevented: false, preventDefault() { this.defaultPrevented = true; } };
+    const inside = preventable();
     contents.emit('will-navigate', inside, 'fnwm://app/index.html');
     expect(inside.defaultPrevented).toBe(false);
     const request = (permission: string, requestingUrl: string) => {

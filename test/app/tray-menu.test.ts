@@ -3,10 +3,11 @@ import type { MenuItemConstructorOptions } from 'electron';
 import { describe, expect, it } from 'vitest';
 import { trayIcon, trayMenu, type ManagerPhase, type TrayActions, type TrayState } from '../../src-main/app/tray-menu.js';
 import type { WorkerRuntime } from '../../src-main/core/protocol.js';
+import { menuItem } from '../helpers/electron-fakes.js';
+import { runtime } from '../renderer/fixtures.js';
 
-function worker(name: string, state: WorkerRuntime['state'], extra: Partial<WorkerRuntime> = {}): WorkerRuntime {
-  return { uuid: `uuid-${name}`, name, state, pid: null, started_at: null, adopted: false, exit: null, error: null, last_lines: [], ...extra };
-}
+const worker = (name: string, state: WorkerRuntime['state'], extra: Partial<WorkerRuntime> = {}): WorkerRuntime =>
+  runtime(`uuid-${name}`, { name, state, pid: null, started_at: null, ...extra });
 
 const calls: string[] = [];
 const actions: TrayActions = {
@@ -47,16 +48,6 @@ function outline(items: MenuItemConstructorOptions[], depth = 0): string[] {
     const line = `${'  '.repeat(depth)}${item.type === 'separator' ? '---' : item.label}${item.enabled === false ? ' [disabled]' : ''}${item.type === 'checkbox' ? (item.checked ? ' [x]' : ' [ ]') : ''}`;
     return [line, ...outline((item.submenu as MenuItemConstructorOptions[] | undefined) ?? [], depth + 1)];
   });
-}
-
-function find(items: MenuItemConstructorOptions[], ...labels: string[]): MenuItemConstructorOptions {
-  let found: MenuItemConstructorOptions | undefined;
-  for (const label of labels) {
-    found = items.find((i) => i.label?.startsWith(label));
-    if (!found) throw new Error(`no ${label}`);
-    items = (found.submenu as MenuItemConstructorOptions[] | undefined) ?? [];
-  }
-  return found!;
 }
 
 describe('tray icon', () => {
@@ -128,13 +119,13 @@ describe('tray menu', () => {
     const menu = trayMenu({ ...state({ phase: 'running', url }, [worker('a', 'active')]), startAtLogin: true }, actions);
     calls.length = 0;
     for (const path of [['Stop manager'], ['Workers', 'a', 'Stop'], ['Workers', 'a', 'Restart'], ['Workers', 'a', 'Show logs'], ['New worker'], ['Open Workermanager'], ['Start at login'], ['Settings', 'Keep workers'], ['Settings', 'Start hidden'], ['Open logs folder'], ['Quit']]) {
-      (find(menu, ...path).click as () => void)();
+      (menuItem(menu, ...path).click as () => void)();
     }
     expect(calls).toEqual(['stopManager', 'stop uuid-a', 'restart uuid-a', 'logs uuid-a', 'newWorker', 'openWindow', 'login false', 'keepWorkers false', 'startHidden true', 'openLogsFolder', 'quit']);
   });
 
   it('no workers yet', () => {
-    expect(outline([find(trayMenu(state({ phase: 'running', url }), actions), 'Workers')])).toEqual(['Workers', '  No workers yet [disabled]']);
+    expect(outline([menuItem(trayMenu(state({ phase: 'running', url }), actions), 'Workers')])).toEqual(['Workers', '  No workers yet [disabled]']);
   });
 
   it('starting and stopping: nothing to start or stop; quitting shows progress', () => {

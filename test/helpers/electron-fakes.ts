@@ -58,6 +58,18 @@ export class FakeApp extends EventEmitter {
   }
 }
 
+/** The item at this label path in a menu template (`['Workers', 'demo — active', 'Stop']`); labels may be prefixes. */
+export function menuItem(menu: MenuItemConstructorOptions[], ...labels: string[]): MenuItemConstructorOptions {
+  let items = menu;
+  let found: MenuItemConstructorOptions | undefined;
+  for (const label of labels) {
+    found = items.find((item) => item.label?.startsWith(label));
+    if (!found) throw new Error(`No tray item ${JSON.stringify(label)} in ${JSON.stringify(items.map((i) => i.label))}`);
+    items = (found.submenu as MenuItemConstructorOptions[] | undefined) ?? [];
+  }
+  return found!;
+}
+
 export class FakeTray extends EventEmitter {
   images: string[] = [];
   tooltip = '';
@@ -79,14 +91,7 @@ export class FakeTray extends EventEmitter {
 
   /** The item at this label path (`['Workers', 'demo — active', 'Stop']`); labels may be prefixes. */
   item(...labels: string[]): MenuItemConstructorOptions {
-    let items = this.menu;
-    let found: MenuItemConstructorOptions | undefined;
-    for (const label of labels) {
-      found = items.find((item) => item.label?.startsWith(label));
-      if (!found) throw new Error(`No tray item ${JSON.stringify(label)} in ${JSON.stringify(items.map((i) => i.label))}`);
-      items = (found.submenu as MenuItemConstructorOptions[] | undefined) ?? [];
-    }
-    return found!;
+    return menuItem(this.menu, ...labels);
   }
 
   click(...labels: string[]): void {

@@ -123,6 +123,18 @@ export async function readUntil<T extends ManagerMessage['type']>(
   return { found, before };
 }
 
+/** Reads frames until an operation's closing reset (`progress` with `message: ''`); returns those before it. */
+export async function readReset(client: ManagerClient, timeoutMs = 10_000): Promise<ParsedManagerFrame[]> {
+  const before: ParsedManagerFrame[] = [];
+  await client.until((frame) => {
+    const m = messageOf(frame);
+    if (m?.type === 'progress' && m.message === '') return true;
+    before.push(frame);
+    return undefined;
+  }, timeoutMs);
+  return before;
+}
+
 /** Everything that arrives within `ms`. */
 export async function collect(client: ManagerClient, ms: number): Promise<string[]> {
   const frames: string[] = [];

@@ -65,7 +65,7 @@ export interface UpdatePlan {
 const CORE_PACKAGES = ['funcnodes', 'funcnodes-core', 'funcnodes-worker'] as const;
 
 /** Spec §4.2: underscores become hyphens; a version starting with `<>!=~` is a specifier, else `==version`. */
-export function packageSpec(name: string, version: string): string {
+function packageSpec(name: string, version: string): string {
   return `${name.replaceAll('_', '-')}${/^[<>!=~]/.test(version) ? version : `==${version}`}`;
 }
 

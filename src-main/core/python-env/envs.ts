@@ -39,10 +39,6 @@ const MAX_LINE = 300;
 export class PythonEnvs {
   constructor(private readonly opts: PythonEnvsOptions) {}
 
-  get usesUv(): boolean {
-    return this.opts.uv !== undefined;
-  }
-
   /**
    * Sequence N's venv part (spec §3.6, §4.2): "Making virtual environment.", "Adding funcnodes", with the
    * installers' lines in between. Writes `pyproject.toml` next to `.venv` (the Python CLI needs it) and
@@ -85,17 +81,19 @@ export class PythonEnvs {
     for (const name of plan.upgrade) report(progressStep.updatingPackage(name));
     for (const spec of plan.pinned) report(progress(`installing ${spec}`, 0.3));
     log.info(`Updating the environment of worker ${config.uuid}: ${[...plan.upgrade, ...plan.pinned].join(' ')}`);
-    const note = snapshot
-      ? `Its environment was updated just before this start (snapshot ${snapshot.id}); "fnwm worker --uuid ${config.uuid} env rollback" restores the versions it had.`
-      : undefined;
+    // Whether an update command ran through: a later one may still fail, but versions may have changed.
+    let changed = false;
     try {
-      await this.runAll(commands, venvDir, progressStep.updatingPackage('').progress, report, signal);
+      await this.runAll(commands, venvDir, progressStep.updatingPackage('').progress, report, signal, () => (changed = true));
     } catch (err) {
       if (signal?.aborted) throw err;
       log.warn(`Updating worker ${config.uuid} failed, starting it with its installed versions: ${(err as Error).message}`);
       report(progress(`Could not update the environment, starting with the installed versions: ${(err as Error).message}`, 0.3, true, 'error'));
     }
-    return { note };
+    if (!snapshot || !changed) return {};
+    return {
+      note: `Its environment was updated just before this start (snapshot ${snapshot.id}); "fnwm worker --uuid ${config.uuid} env rollback" restores the versions it had.`,
+    };
   }
 
   /** Snapshots, newest first. */
@@ -133,14 +131,18 @@ export class PythonEnvs {
     return this.opts.uv ? { ...this.opts.env, UV_PROJECT_ENVIRONMENT: path.basename(venvDir) } : this.opts.env;
   }
 
-  /** Runs the commands in order; each output line becomes a progress frame at the step's `fill` (throttled). */
-  private async runAll(commands: Command[], venvDir: string, fill: number, report: Report, signal?: AbortSignal): Promise<void> {
+  /**
+   * Runs the commands in order; each output line becomes a progress frame at the step's `fill` (throttled).
+   * `ran` is called after each command that succeeded.
+   */
+  private async runAll(commands: Command[], venvDir: string, fill: number, report: Report, signal?: AbortSignal, ran?: () => void): Promise<void> {
     const env = this.installEnv(venvDir);
     const lines = throttleLines((line) => report(progress(line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line, fill)));
     try {
       for (const command of commands) {
         this.opts.log.info(`Running ${describe(command)} in ${command.cwd}`);
         await runCommand(command, { env, onLine: lines.line, signal });
+        ran?.();
       }
     } finally {
       lines.stop();

@@ -25,14 +25,11 @@ export interface RunOptions {
 /** Output lines kept for the error message. */
 const LAST_LINES = 6;
 
-/** Why an installer step failed; the message is meant for the user. */
-export class InstallError extends ReportedError {}
-
 export function describe(command: Command): string {
   return [command.file, ...command.args].join(' ');
 }
 
-/** Runs one command to the end; resolves with its stdout, rejects with an InstallError. */
+/** Runs one command to the end; resolves with its stdout, rejects with a ReportedError (meant for the user). */
 export async function runCommand(command: Command, options: RunOptions): Promise<string> {
   const execa = await loadExeca();
   const proc = execa(command.file, command.args, {
@@ -66,7 +63,7 @@ export async function runCommand(command: Command, options: RunOptions): Promise
       ? `could not run (${result.originalMessage ?? result.shortMessage})`
       : `failed (exit ${result.exitCode})`;
   const tail = last.length > 0 ? `: ${last.join(' | ')}` : '';
-  throw new InstallError(`"${describe(command)}" ${how}${tail}`);
+  throw new ReportedError(`"${describe(command)}" ${how}${tail}`);
 }
 
 /**
