@@ -10,6 +10,7 @@ import { ManagerClient } from '../src-main/core/client.js';
 import { isPidAlive } from '../src-main/core/liveness.js';
 import { createLogger } from '../src-main/core/log.js';
 import type { ManagerInfoMessage, WorkerConfig, WorkerRuntime, WorkerStatesMessage } from '../src-main/core/protocol.js';
+import { settlesWithin } from '../src-main/core/process-tree.js';
 import { startManagerService } from '../src-main/core/service.js';
 import { assertCliBuilt, cliEnv, exitWithin, startForeground } from './helpers/cli.js';
 import {
@@ -17,6 +18,7 @@ import {
   createWorker,
   killWorkers,
   makeTempDir,
+  messageOf,
   readReset,
   readUntil,
   startTestManager,
@@ -390,6 +392,35 @@ describe('adoption and shutdown', () => {
       expect(found.message).toContain('does not answer with its uuid');
       expect(isPidAlive(outside.child.pid!)).toBe(true);
     } finally {
+      outside.child.kill('SIGKILL');
+    }
+  });
+
+  it('stops an adopted worker whose .p was caught mid-rewrite (no pid for a moment)', async () => {
+    const m = await start();
+    const client = await m.connect();
+    const uuid = await createWorker(client, m.workersDir, 'rewriting');
+    const outside = spawnStandin(standinArgs(m.dir, uuid), m.env);
+    try {
+      await waitFor(() => m.service.status.find(uuid)?.active === true, 10_000, 'it to be active');
+      // Until the next refresh, the tracker shows what it shows for an empty .p: no pid.
+      const { status } = m.service;
+      const find = status.find.bind(status);
+      const caughtEmpty = vi.spyOn(status, 'find').mockImplementation((id) => {
+        const entry = find(id);
+        return entry && { ...entry, config: { ...entry.config, pid: null } };
+      });
+      const refresh = status.refresh.bind(status);
+      vi.spyOn(status, 'refresh').mockImplementation((...ids) => {
+        caughtEmpty.mockRestore();
+        return refresh(...ids);
+      });
+      client.send({ type: 'stop_worker', workerid: uuid });
+      const frames = await readReset(client);
+      expect(frames.map(messageOf).filter((f) => f?.type === 'error')).toEqual([]);
+      expect(await settlesWithin(outside.exited, 5000)).toBe(true);
+    } finally {
+      vi.restoreAllMocks();
       outside.child.kill('SIGKILL');
     }
   });

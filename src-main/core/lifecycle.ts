@@ -312,9 +312,14 @@ export class ProcessLifecycle implements WorkerLifecycle {
   private async stopProcess(uuid: string): Promise<void> {
     const { status, log } = this.opts;
     const child = this.children.get(uuid);
-    const entry = status.find(uuid);
+    let entry = status.find(uuid);
+    // Workers rewrite their .p every few seconds (spec §2.5); one caught empty shows no pid: read it again.
+    if (!child && typeof entry?.config.pid !== 'number') {
+      await status.refresh(uuid);
+      entry = status.find(uuid);
+    }
     const pid = child?.pid ?? (typeof entry?.config.pid === 'number' ? entry.config.pid : undefined);
-    if (pid === undefined) return void (await status.refresh(uuid));
+    if (pid === undefined) return;
     const answers = entry !== undefined && (await this.probe(entry.config)) === 'match';
     if (!child && !answers) throw new OperationError(`it does not answer with its uuid, so pid ${pid} may be another program; leaving it alone`);
     if (child) child.expectExit = true;
