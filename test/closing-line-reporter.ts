@@ -1,7 +1,7 @@
 import type { Reporter, SerializedError, TestCase, TestModule, TestSuite } from 'vitest/node';
 import { reapLeftovers, RUN_MARKER } from './orphans.js';
 
-export interface Tally {
+interface Tally {
   passed: number;
   failed: number;
   skipped: number;
@@ -16,7 +16,7 @@ export interface Tally {
  * `skip`/`todo` (also through `skipIf`/`runIf`, `-t` filters and `only` elsewhere, which vitest records as
  * `skip`), and tests that skip themselves with `ctx.skip()`.
  */
-export function tally(modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<SerializedError>): Tally {
+function tally(modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<SerializedError>): Tally {
   const result: Tally = { passed: 0, failed: 0, skipped: 0, notes: [] };
   for (const mod of modules) {
     let failed = 0;
