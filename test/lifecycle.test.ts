@@ -96,11 +96,10 @@ describe('set_active', () => {
     const client = await m.connect();
     const uuid = await createWorker(client, 'dies', { exit_at: 'start', exit_code: 4 });
     await collect(client, 50);
-    const started = Date.now();
     client.send({ type: 'set_active', workerid: uuid });
+    // Within 10 s, so not by the 60 s timeouts: by the child's exit.
     const { found } = await readUntil(client, 'error', 10_000);
     expect(found.message).toBe(`Could not activate worker with id ${uuid}.`);
-    expect(Date.now() - started).toBeLessThan(10_000);
     expect(JSON.parse(await client.nextText())).toMatchObject({ type: 'progress', message: '' });
     expect(m.logs.some((l) => l.includes('exited during start (code 4)'))).toBe(true);
   });
@@ -224,10 +223,8 @@ describe('stop, restart, delete', () => {
     await collect(client, 50);
     client.send({ type: 'set_active', workerid: uuid });
     await client.until((f) => (f.kind === 'message' && f.message.type === 'progress' && f.message.message === 'Contacting worker.' ? true : undefined), 10_000);
-    const began = Date.now();
     deleter.send({ type: 'delete_worker', workerid: uuid });
     await readUntil(deleter, 'worker_deleted', 10_000);
-    expect(Date.now() - began).toBeLessThan(5000);
     expect((await readUntil(client, 'error', 5000)).found.message).toBe(`Could not activate worker with id ${uuid}.`);
     const left = (await readdir(m.workersDir)).filter((name) => name.includes(uuid));
     expect(left).toEqual([]);

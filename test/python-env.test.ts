@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ManagerClient } from '../src-main/core/client.js';
 import type { ParsedManagerFrame, ProgressMessage, WorkerConfig } from '../src-main/core/protocol.js';
 import { inspectPython, MIN_PYTHON } from '../src-main/core/python-env/discovery.js';
@@ -380,13 +380,33 @@ describe('with uv (a stand-in that records its arguments: uv cannot be installed
 });
 
 describe('throttleLines', () => {
-  it('sends at most one line per interval, and always the latest one in the end', async () => {
-    const sent: string[] = [];
-    const lines = throttleLines((l) => sent.push(l), 50);
-    for (let i = 0; i < 100; i++) lines.line(`line ${i}`);
-    expect(sent).toEqual(['line 0']);
-    await new Promise((r) => setTimeout(r, 80));
-    expect(sent).toEqual(['line 0', 'line 99']);
-    lines.stop();
+  it('sends at most one line per interval, and always the latest one in the end', () => {
+    vi.useFakeTimers();
+    try {
+      const sent: string[] = [];
+      const lines = throttleLines((l) => sent.push(l), 50);
+      for (let i = 0; i < 100; i++) lines.line(`line ${i}`);
+      expect(sent).toEqual(['line 0']);
+      vi.advanceTimersByTime(49);
+      expect(sent).toEqual(['line 0']);
+      vi.advanceTimersByTime(1);
+      expect(sent).toEqual(['line 0', 'line 99']);
+      // A line within the interval after that waits for it; one after a quiet interval goes out at once.
+      lines.line('line 100');
+      vi.advanceTimersByTime(49);
+      expect(sent).toEqual(['line 0', 'line 99']);
+      vi.advanceTimersByTime(1);
+      expect(sent).toEqual(['line 0', 'line 99', 'line 100']);
+      vi.advanceTimersByTime(50);
+      lines.line('line 101');
+      expect(sent.at(-1)).toBe('line 101');
+      // stop() drops a waiting line.
+      lines.line('line 102');
+      lines.stop();
+      vi.advanceTimersByTime(1000);
+      expect(sent.at(-1)).toBe('line 101');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -111,15 +111,13 @@ describe('worker_states (additive, opt-in)', () => {
     expect(crashed.last_lines.join('\n')).toContain('crash_after: exiting without cleanup');
     expect(isPidAlive(data.pid!)).toBe(false);
 
-    // SIGKILL of a running child: worker_status lists it inactive well before any poll could.
+    // SIGKILL of a running child: worker_status lists it inactive, which only the exit event can do before the
+    // pid poll's first round a minute away.
     const victim = await createWorker(client, m.workersDir, 'victim');
     const again = await activate(client, victim);
     expect(m.service.states.describe(victim)).toMatchObject({ state: 'active', exit: null });
-    const killedAt = Date.now();
     process.kill(again.pid!, 'SIGKILL');
     await client.until((f) => (f.kind === 'message' && f.message.type === 'worker_status' && f.message.inactive.some((w) => w.uuid === victim) ? true : undefined), 5000);
-    // Measured 4–8 ms here; the bound only has to be far below the disabled poll (timing is the benchmark's job).
-    expect(Date.now() - killedAt).toBeLessThan(1000);
     expect(m.service.states.describe(victim)).toMatchObject({ state: 'crashed', exit: { signal: 'SIGKILL' } });
     // A new start forgets the crash.
     await activate(client, uuid);
@@ -225,11 +223,9 @@ describe('deadlines from config.json', () => {
       const uuid = await createWorker(client, m.workersDir, 'stubborn', { ignore_stop: true });
       const { pid } = await activate(client, uuid);
       await readUntil(client, 'progress'); // set_active's closing reset
-      const began = Date.now();
       client.send({ type: 'stop_worker', workerid: uuid });
       await readReset(client);
-      // 0.3 s for the stop command, then SIGTERM (which it also ignores), 0.5 s, SIGKILL: far below the default 15 s.
-      expect(Date.now() - began).toBeLessThan(5000);
+      // 0.3 s for the stop command, then SIGTERM (which it also ignores), 0.5 s, SIGKILL: the log names the 0.3 s.
       expect(isPidAlive(pid!), m.logs.join('\n')).toBe(false);
       expect(m.logs.some((l) => l.includes('still running 300 ms after the stop command'))).toBe(true);
     } finally {
@@ -261,12 +257,10 @@ describe('concurrency', () => {
     await watchStates(client);
     client.send({ type: 'set_active', workerid: uuid });
     const starting = await stateWhere(client, uuid, (r) => r.state === 'starting' && r.pid !== null);
-    const began = Date.now();
     stopper.send({ type: 'stop_worker', workerid: uuid });
     expect((await readUntil(client, 'error', 10_000)).found.message).toBe(`Could not activate worker with id ${uuid}.`);
     await readUntil(stopper, 'progress'); // Stopping worker.
     expect((await readUntil(stopper, 'progress')).found.message).toBe('');
-    expect(Date.now() - began).toBeLessThan(5000);
     expect(isPidAlive(starting.pid!)).toBe(false);
   });
 
@@ -293,19 +287,20 @@ describe('concurrency', () => {
 
 describe('adoption and shutdown', () => {
   it('stops the workers it started when it stops, in parallel', async () => {
-    // Workers that ignore stop take the stop timeout plus the kill grace each: 2 s, so 6 s one after another.
-    const one = 2000;
+    // Workers that ignore stop are given up on (SIGTERM, which they ignore too), then killed.
     const m = await start({ lifecycle: { stopTimeoutMs: 1000, killGraceMs: 1000 } });
     const client = await m.connect();
     const uuids = [];
     for (const name of ['one', 'two', 'three']) uuids.push(await createWorker(client, m.workersDir, name, { ignore_stop: true }));
     const pids = [];
     for (const uuid of uuids) pids.push((await activate(client, uuid)).pid!);
-    const began = Date.now();
     await m.service.stop('test');
-    const took = Date.now() - began;
-    expect(took).toBeGreaterThanOrEqual(one - 100);
-    expect(took, 'stopped one after another').toBeLessThan(1.5 * one);
+    // In parallel, each was given up on before any exited; one after another, the first exits before the second is asked.
+    const line = (uuid: string, text: RegExp) => m.logs.findIndex((l) => l.includes(uuid) && text.test(l));
+    const givenUp = uuids.map((uuid) => line(uuid, /still running 1000 ms after the stop command/));
+    const exited = uuids.map((uuid) => line(uuid, /\) exited \(/));
+    expect([...givenUp, ...exited].every((i) => i >= 0), m.logs.join('\n')).toBe(true);
+    expect(Math.max(...givenUp), 'stopped one after another').toBeLessThan(Math.min(...exited));
     for (const pid of pids) expect(isPidAlive(pid)).toBe(false);
     for (const uuid of uuids) await expect(stat(path.join(m.workersDir, `worker_${uuid}.p`))).rejects.toThrow();
   });
@@ -341,9 +336,7 @@ describe('adoption and shutdown', () => {
     await watchStates(client);
     client.send({ type: 'set_active', workerid: mute });
     const starting = await stateWhere(client, mute, (r) => r.state === 'starting' && r.pid !== null);
-    const began = Date.now();
-    await m.service.stop('test');
-    expect(Date.now() - began).toBeLessThan(5000);
+    await m.service.stop('test'); // within the test's 30 s, so not after the start's 60 s timeout
     // The cancelled start has ended its child; the running worker is kept.
     expect(isPidAlive(starting.pid!)).toBe(false);
     expect(isPidAlive(keptPid)).toBe(true);
