@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
 import { loadSettings, type ManagerSettings } from './config.js';
-import { Connection, Hub } from './hub.js';
+import { Connection, Hub, type HubOptions } from './hub.js';
 import { ProcessLifecycle, type LifecycleOptions } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { WorkerManager, type Requester } from './manager.js';
@@ -40,6 +40,8 @@ export interface ServiceOptions {
   log?: Logger;
   status?: StatusOptions;
   lifecycle?: Partial<Omit<LifecycleOptions, 'registry' | 'status' | 'states' | 'log' | 'configDir' | 'python'>>;
+  /** Heartbeat and send-buffer limits of the hub (tests shorten them). */
+  hub?: Pick<HubOptions, 'heartbeatMs' | 'maxBufferedBytes'>;
   /** Plain HTTP requests on the hub's port; default: the built dashboard (`dist/renderer`). */
   onHttp?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -98,6 +100,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     maxPayload: settings.maxPayload,
     allowedOrigins: [...settings.allowedOrigins, APP_ORIGIN],
     allowedHosts: settings.allowedHosts,
+    ...options.hub,
     log,
     onText: (connection, text) => void dispatch(connection, text),
     onClose: (connection) => unwatchAll(connection),
@@ -120,7 +123,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   async function dispatch(connection: Connection, text: string): Promise<void> {
     const parsed = parseClientFrame(text);
     if (!parsed.ok) {
-      if (parsed.silent) log.warn(`Ignoring unknown message ${JSON.stringify(text.slice(0, 200))}`);
+      if (parsed.silent) connection.warnFrame(`Ignoring unknown message ${JSON.stringify(text.slice(0, 200))}`);
       else connection.send({ type: 'error', message: parsed.error });
       return;
     }
