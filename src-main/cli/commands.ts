@@ -139,11 +139,30 @@ async function startWorkerManager(overrides: ConfigOverrides, io: CliIo): Promis
   const stopOnSignal = (signal: string) => void service.stop(signal);
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
+  // A rejection nobody handled belongs to one operation, and each operation restores its worker's state
+  // in `finally`: log it and keep serving (Node's default would kill every worker's supervision with it).
+  // After an uncaught exception nothing is known to be consistent (Node's own advice): log it and stop
+  // cleanly, stopping the workers by the usual policy, exit code 1.
+  let exitCode = 0;
+  const onRejection = (reason: unknown) => log.error(`Unhandled promise rejection (the Workermanager keeps running): ${describeError(reason)}`);
+  const onException = (err: unknown) => {
+    log.error(`Uncaught exception; stopping the Workermanager: ${describeError(err)}`);
+    exitCode = 1;
+    void service.stop('uncaught exception');
+  };
+  process.on('unhandledRejection', onRejection);
+  process.on('uncaughtException', onException);
   io.out(service.url);
   await service.stopped;
   process.off('SIGINT', stopOnSignal);
   process.off('SIGTERM', stopOnSignal);
-  return 0;
+  process.off('unhandledRejection', onRejection);
+  process.off('uncaughtException', onException);
+  return exitCode;
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
 async function connect(settings: ManagerSettings, io: CliIo): Promise<ManagerClient> {

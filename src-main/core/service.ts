@@ -215,27 +215,35 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   // Bind first, so the port is ours and `ping` answers while a large workers dir is still being read.
   status.on('change', () => hub.broadcast(status.statusFrame()));
   const ready = status.start();
+  let killWatcher: FSWatcher;
   try {
     await hub.listen();
+    killWatcher = await watchKillFile(settings.configDir, log, () => void service.stop('kill file'));
   } catch (err) {
-    await ready;
-    status.stop();
+    // All or nothing: a half-started manager must not keep the port (or anything else) it opened.
+    await runAll(log, 'Cleaning up the failed start', [
+      ['close the hub', () => hub.close()],
+      ['finish the first scan', () => ready],
+      ['stop the status tracker', () => status.stop()],
+      ['stop following logs', () => lifecycle.dispose()],
+    ]);
     throw err;
   }
-  const killWatcher = await watchKillFile(settings.configDir, log, () => void service.stop('kill file'));
 
   const stopped = new Promise<void>((resolve) => {
     stopRequested = (reason, keepWorkers) => {
       log.info(`Stopping the Workermanager (${reason})`);
-      killWatcher.close();
-      // Clients keep seeing the workers go while they stop; then the hub closes.
-      const workersDone = Promise.all([manager.cancelCreations(), keepWorkers ? lifecycle.cancelStarts() : lifecycle.shutdown()]);
-      void workersDone.then(async () => {
-        status.stop();
-        lifecycle.dispose();
-        await hub.close();
-        resolve();
-      });
+      // Every step runs even if one before it failed; the hub closes last, so clients keep seeing the workers go.
+      void runAll(log, 'Stopping', [
+        ['close the kill-file watch', () => killWatcher.close()],
+        [
+          keepWorkers ? 'cancel starts and creations' : 'stop the workers and cancel creations',
+          () => settle([manager.cancelCreations(), keepWorkers ? lifecycle.cancelStarts() : lifecycle.shutdown()]),
+        ],
+        ['stop the status tracker', () => status.stop()],
+        ['stop following logs', () => lifecycle.dispose()],
+        ['close the hub', () => hub.close()],
+      ]).then(resolve);
     };
   });
   let stopping = false;
@@ -266,6 +274,23 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     log.info(`Found ${active.length} active and ${inactive.length} inactive workers`);
   });
   return service;
+}
+
+/** Runs every step in order; a step that throws or rejects is logged and the next one still runs. */
+async function runAll(log: Logger, what: string, steps: [name: string, step: () => unknown][]): Promise<void> {
+  for (const [name, step] of steps) {
+    try {
+      await step();
+    } catch (err) {
+      log.error(`${what}: could not ${name}: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+}
+
+/** Waits for all of them; then fails with every failure's message, if any. */
+async function settle(work: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
+  if (failed.length > 0) throw new Error(failed.join('; '));
 }
 
 interface ConnectionWatches {
