@@ -16,6 +16,7 @@ import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest 
 import { findUv } from './python-env/discovery.js';
 import { PythonEnvs } from './python-env/envs.js';
 import { managerPython, resolveEnvPath } from './python.js';
+import { followLiveWorkerLogs } from './live-worker-logs.js';
 import { Registry } from './registry.js';
 import { StatusTracker, type StatusOptions } from './status.js';
 import { createUiHandler } from './ui-server.js';
@@ -214,6 +215,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
 
   // Bind first, so the port is ours and `ping` answers while a large workers dir is still being read.
   status.on('change', () => hub.broadcast(status.statusFrame()));
+  const stopFollowingLogs = followLiveWorkerLogs(status, lifecycle);
   const ready = status.start();
   let killWatcher: FSWatcher;
   try {
@@ -225,6 +227,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
       ['close the hub', () => hub.close()],
       ['finish the first scan', () => ready],
       ['stop the status tracker', () => status.stop()],
+      ['stop following live workers', stopFollowingLogs],
       ['stop following logs', () => lifecycle.dispose()],
     ]);
     throw err;
@@ -241,6 +244,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
           () => settle([manager.cancelCreations(), keepWorkers ? lifecycle.cancelStarts() : lifecycle.shutdown()]),
         ],
         ['stop the status tracker', () => status.stop()],
+        ['stop following live workers', stopFollowingLogs],
         ['stop following logs', () => lifecycle.dispose()],
         ['close the hub', () => hub.close()],
       ]).then(resolve);
