@@ -157,7 +157,7 @@ describe('fnwm startworkermanager (foreground)', () => {
       const m = await startForeground(['--dir', dir, '--host', '127.0.0.1', '--port', '0'], { ...env, NODE_OPTIONS: `--require ${preload}`, FNWM_TEST_FAULT: fault });
       m.child.kill('SIGUSR2');
       await waitFor(() => m.stderr().includes('fault injected'), 5000, 'the fault');
-      return m;
+      return { ...m, dir };
     }
 
     it('an unhandled rejection is logged and the manager keeps serving', async () => {
@@ -174,6 +174,15 @@ describe('fnwm startworkermanager (foreground)', () => {
       expect(m.stderr()).toContain('Uncaught exception; stopping the Workermanager: Error: injected exception');
       expect(m.stderr()).toContain('Stopping the Workermanager (uncaught exception)');
       expect(await probeManager(m.url, 1000)).toBeUndefined();
+    });
+
+    it('"fnwm stop" returns only once the manager process has exited, not when it stops answering', async () => {
+      // The leaked handle keeps the process 5 s beyond the closing of its port.
+      const m = await startWithFault('leak');
+      const r = await fnwm(['--dir', m.dir, '--host', '127.0.0.1', '--port', String(m.port), 'stop'], env);
+      expectOk(r);
+      expect(r.stdout).toBe(`Workermanager on ${m.url} stopped`);
+      expect(isAlive(m.pid)).toBe(false);
     });
 
     it('a handle left open after the stop does not keep the process alive', async () => {

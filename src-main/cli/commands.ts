@@ -5,6 +5,8 @@
 import { parseArgs } from 'node:util';
 import { ManagerClient, probeManager } from '../core/client.js';
 import { formatDuration } from '../core/duration.js';
+import { isLoopbackHost } from '../core/hub.js';
+import { isPidAlive } from '../core/liveness.js';
 import { loadSettings, managerUrl, type ConfigOverrides, type ManagerSettings } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import { portTakenBy } from '../core/port-occupant.js';
@@ -265,6 +267,13 @@ async function workerOperation(settings: ManagerSettings, io: CliIo, type: Worke
   return 0;
 }
 
+/**
+ * How long `fnwm stop` waits for the manager's process to end, beyond the workers' stop deadline: their
+ * SIGTERM grace, the hub's close, the host's forced exit and slack.
+ */
+const STOP_SLACK_MS = 30_000;
+
+/** Asks the manager to stop and returns once its process has exited (not when it merely stops answering). */
 async function stopManager(settings: ManagerSettings, io: CliIo): Promise<number> {
   const url = managerUrl(settings);
   if (!(await probeManager(url))) {
@@ -272,14 +281,38 @@ async function stopManager(settings: ManagerSettings, io: CliIo): Promise<number
     return 0;
   }
   const client = await ManagerClient.connect(url);
-  client.send('stop');
-  // The manager answers with one progress frame and closes the connection.
-  await client.nextText(5000).catch(() => undefined);
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && (await probeManager(url, 500))) await new Promise((r) => setTimeout(r, 100));
-  client.close();
+  try {
+    // Its pid (fnwm's additive manager_info) names a process of this machine only for a loopback address.
+    const wildcard = settings.host === '' || settings.host === '0.0.0.0' || settings.host === '::';
+    const pid = wildcard || isLoopbackHost(settings.host) ? await managerPid(client) : undefined;
+    client.send('stop');
+    const waitMs = (settings.timeouts.stopTimeoutMs ?? 15_000) + STOP_SLACK_MS;
+    const deadline = Date.now() + waitMs;
+    // Without a pid (the original manager, a remote one), the best evidence is a closed connection and a
+    // port that no longer answers.
+    const gone = async () => (pid !== undefined ? !isPidAlive(pid) : client.closed !== undefined && (await probeManager(url, 500)) === undefined);
+    while (!(await gone())) {
+      if (Date.now() > deadline) {
+        throw new CliError(`The Workermanager on ${url}${pid === undefined ? '' : ` (pid ${pid})`} was asked to stop but is still running after ${formatDuration(waitMs)}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    client.close();
+  }
   io.out(`Workermanager on ${url} stopped`);
   return 0;
+}
+
+/** The manager's pid from `manager_info`; undefined for a manager without it (the original). */
+async function managerPid(client: ManagerClient): Promise<number | undefined> {
+  client.send({ type: 'watch_workers' });
+  const info = await client
+    .until((f) => (f.kind === 'message' && (f.message.type === 'manager_info' || f.message.type === 'error') ? f.message : undefined), 3000)
+    .catch(() => undefined);
+  if (info?.type !== 'manager_info') return undefined;
+  client.send({ type: 'unwatch_workers' });
+  return info.pid;
 }
 
 /** The additive `worker_states` table; a manager without it (the original) answers with an error or nothing. */

@@ -95,6 +95,11 @@ export function isLoopbackAddress(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address === '::ffff:127.0.0.1';
 }
 
+/** A host name or address (brackets allowed) that means this machine's loopback. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_NAMES.has(host.toLowerCase()) || isLoopbackAddress(host.replace(/^\[(.*)\]$/, '$1'));
+}
+
 /** `localhost` means both loopbacks whatever /etc/hosts says; wildcards and literals bind as given. */
 export async function bindAddresses(host: string): Promise<string[]> {
   if (host === 'localhost') return ['127.0.0.1', '::1'];
