@@ -61,6 +61,8 @@ export const writeJsonAtomic = (file: string, data: unknown) => writeFileAtomic(
 export const MAX_WORKER_JSON_BYTES = 1024 * 1024;
 /** Largest `.p` / `.runstate` read: a pid or a short state, or a command object for the worker's inbox. */
 const MAX_SMALL_FILE_BYTES = 64 * 1024;
+/** The smallest read buffer: `.p`, `.runstate` and most worker JSONs fit. */
+const MIN_READ_BYTES = 8192;
 /** Above every platform's pid range (Linux pid_max ≤ 2^22, Windows DWORDs in practice far below). */
 const MAX_PID = 2 ** 31 - 1;
 
@@ -85,8 +87,10 @@ export async function readRegularFile(file: string, maxBytes: number): Promise<s
     const st = await handle.stat();
     if (!st.isFile()) throw new RefusedFileError(file, 'is not a regular file');
     if (st.size > maxBytes) throw new RefusedFileError(file, `is ${st.size} bytes, more than the ${maxBytes} bytes read`);
-    // One byte more than expected, so a read that fills it knows the file grew.
-    let buf = Buffer.alloc(Math.min(st.size, maxBytes) + 1);
+    // One read for a small file, even one that fstat caught empty between a writer's truncate and write
+    // (a `.runstate`): a read in several pieces could mix two versions. One byte more than expected, so a
+    // read that fills the buffer knows the file grew.
+    let buf = Buffer.alloc(Math.min(Math.max(st.size, MIN_READ_BYTES - 1), maxBytes) + 1);
     let length = 0;
     for (;;) {
       if (length === buf.length) {
