@@ -3,14 +3,19 @@
  * deleted), atomic creation that never clobbers an existing worker, copies from a reference, deletion that
  * never leaves the workers dir, and how the config dir and its defaults are found.
  */
-import { execFileSync } from 'node:child_process';
-import { lstat, mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { chmod, lstat, mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ManagerClient } from '../src-main/core/client.js';
 import { loadSettings } from '../src-main/core/config.js';
 import { silentLogger } from '../src-main/core/log.js';
 import { MAX_WORKER_JSON_BYTES, parsePidFile, Registry, workerPaths } from '../src-main/core/registry.js';
-import { makeTempDir, readReset, readUntil, startTestManager, type TestManager } from './helpers/manager.js';
+import { assertCliBuilt, CLI, cliEnv } from './helpers/cli.js';
+import { makeTempDir, readReset, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
+import { randomPortRange } from './helpers/standin.js';
 
 let manager: TestManager | undefined;
 afterEach(async () => {
@@ -168,6 +173,41 @@ describe('files that are not what their names say', () => {
     expect(await registry.readPidFile('inbox')).toBeNull();
     await writeFile(registry.paths('inbox').pidFile, '[1]');
     expect(await registry.readPidFile('inbox')).toBeUndefined();
+  });
+});
+
+describe('a workers dir that cannot be read', () => {
+  // Root reads any dir: as root the manager runs as nobody (setpriv); others can take their own permission.
+  const asRoot = process.getuid?.() === 0;
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((file) => existsSync(file));
+  it.skipIf(process.platform === 'win32' || (asRoot && setpriv === undefined))('keeps the last known list and reports the failure', async () => {
+    assertCliBuilt();
+    const dir = await makeTempDir();
+    const workersDir = path.join(dir, 'workers');
+    await mkdir(workersDir, { recursive: true });
+    await writeWorker(workersDir, 'known');
+    if (asRoot) execFileSync('chown', ['-R', '65534:65534', dir]);
+    const prefix = asRoot && setpriv !== undefined ? [setpriv, '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+    const [file, ...args] = [...prefix, process.execPath, CLI, 'startworkermanager', '--dir', dir, '--host', '127.0.0.1', '--port', '0'] as [string, ...string[]];
+    const child = spawn(file, args, { env: cliEnv(randomPortRange()), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    try {
+      const [first] = (await once(child.stdout, 'data')) as [Buffer];
+      const client = await ManagerClient.connect(first.toString().trim());
+      client.send('worker_status');
+      expect((await readUntil(client, 'worker_status')).found.inactive.map((w) => w.uuid)).toEqual(['known']);
+      // The dir's own attribute change is a watch event on it: a full rescan, whose readdir now fails.
+      await chmod(workersDir, 0o000);
+      await waitFor(() => stderr.includes(`Cannot list ${workersDir}: EACCES`), 10_000, 'the failure to be logged');
+      const statuses = client.pending().filter((raw) => raw.includes('"worker_status"'));
+      expect(statuses, 'no worker_status that drops every worker').toEqual([]);
+      client.close();
+    } finally {
+      await chmod(workersDir, 0o700);
+      child.kill('SIGTERM');
+      await once(child, 'close');
+    }
   });
 });
 

@@ -238,12 +238,17 @@ export class Registry {
     }
   }
 
-  /** Valid uuids of `worker_*.json` and `worker_*.p` files; other names are ignored as in the original. */
+  /**
+   * Valid uuids of `worker_*.json` and `worker_*.p` files; other names are ignored as in the original. A
+   * missing dir is created (empty); any other failure to read it (EACCES, EMFILE…) throws: an empty list
+   * would tell every client that all workers are gone, where the caller can keep what it knew.
+   */
   async list(): Promise<{ json: string[]; pid: Set<string> }> {
     let names: string[];
     try {
       names = await readdir(this.workersDir);
-    } catch {
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`Cannot list ${this.workersDir}: ${(err as Error).message}`, { cause: err });
       await mkdir(this.workersDir, { recursive: true });
       names = [];
     }
