@@ -212,6 +212,20 @@ describe('fnwm startworkermanager (foreground)', () => {
     expect(managerPids(dir)).toEqual([]);
   });
 
+  it('a start that fails after the bind: one error line with the cause, and the port is free again', async () => {
+    const dir = await tempDir();
+    // A stale kill "file" that cannot be removed: a directory with something in it.
+    await mkdir(path.join(dir, 'kill_worker_manager', 'inside'), { recursive: true });
+    const port = await freePort();
+    const r = await fnwm(['startworkermanager', '--dir', dir, '--host', '127.0.0.1', '--port', String(port)], env);
+    expect(r.exitCode, show(r)).toBe(1);
+    // Its log lines go to stderr too; the error is the last line.
+    expect(lines(r.stderr).at(-1), show(r)).toMatch(/^fnwm: Could not start the Workermanager: .*kill_worker_manager/);
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+    server.close();
+  });
+
   it('refuses a port held by another Workermanager: one error line naming it, non-zero exit', async () => {
     const first = await start(await tempDir());
     const r = await fnwm(['startworkermanager', '--dir', await tempDir(), '--host', '127.0.0.1', '--port', String(first.port)], env);

@@ -3,7 +3,7 @@
  * deleted), atomic creation that never clobbers an existing worker, copies from a reference, deletion that
  * never leaves the workers dir, and how the config dir and its defaults are found.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type SpawnOptionsWithStdioTuple } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
@@ -187,9 +187,12 @@ describe('a workers dir that cannot be read', () => {
     await mkdir(workersDir, { recursive: true });
     await writeWorker(workersDir, 'known');
     if (asRoot) execFileSync('chown', ['-R', '65534:65534', dir]);
-    const prefix = asRoot && setpriv !== undefined ? [setpriv, '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
-    const [file, ...args] = [...prefix, process.execPath, CLI, 'startworkermanager', '--dir', dir, '--host', '127.0.0.1', '--port', '0'] as [string, ...string[]];
-    const child = spawn(file, args, { env: cliEnv(randomPortRange()), stdio: ['ignore', 'pipe', 'pipe'] });
+    const node = [process.execPath, CLI, 'startworkermanager', '--dir', dir, '--host', '127.0.0.1', '--port', '0'];
+    const options: SpawnOptionsWithStdioTuple<'ignore', 'pipe', 'pipe'> = { env: cliEnv(randomPortRange()), stdio: ['ignore', 'pipe', 'pipe'] };
+    const child =
+      asRoot && setpriv !== undefined
+        ? spawn(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', ...node], options)
+        : spawn(process.execPath, node.slice(1), options);
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     try {

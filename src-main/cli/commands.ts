@@ -132,7 +132,7 @@ async function startWorkerManager(overrides: ConfigOverrides, io: CliIo): Promis
   try {
     service = await startManagerService({ ...overrides, env: io.env, log });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw new CliError(`Could not start the Workermanager: ${(err as Error).message}`);
     const { occupant, message } = await portTakenBy(overrides, io.env);
     const advice = occupant.kind === 'workermanager' ? 'use it, or stop it with "fnwm stop"' : 'choose another with --port';
     throw new CliError(`${message}; ${advice}`);
