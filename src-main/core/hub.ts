@@ -69,7 +69,7 @@ export class Connection implements Requester {
   }
 
   /** Logs how many frame warnings were not logged. */
-  closed(): void {
+  reportUnloggedWarnings(): void {
     const unlogged = this.frameWarnings - FRAME_WARNINGS_LOGGED;
     if (unlogged > 0) this.log.warn(`A connection closed after ${unlogged} more ignored frames that were not logged`);
   }
@@ -253,7 +253,7 @@ export class Hub {
     ws.on('error', (err) => this.opts.log.warn(`Connection error: ${err.message}`));
     ws.on('close', () => {
       this.connections.delete(connection);
-      connection.closed();
+      connection.reportUnloggedWarnings();
       this.opts.onClose?.(connection);
     });
   }
