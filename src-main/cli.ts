@@ -18,8 +18,17 @@ const io = {
   env: process.env,
 };
 
+/** After the manager has stopped, the process ends by itself at once; this is only for a handle left open. */
+const FORCED_EXIT_MS = 5000;
+
 try {
   process.exitCode = await runCli(process.argv.slice(2), io);
+  if (isManager) {
+    setTimeout(() => {
+      io.err(`fnwm: the Workermanager stopped but something still held the process ${FORCED_EXIT_MS} ms later; exiting`);
+      process.exit();
+    }, FORCED_EXIT_MS).unref();
+  }
 } catch (err) {
   const known = err instanceof CliError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
   // Node's argument errors run over several lines; the first says what is wrong.

@@ -140,6 +140,59 @@ describe('fnwm startworkermanager (foreground)', () => {
     expect(existsSync(killFile)).toBe(false);
   });
 
+  describe('faults inside the manager process', () => {
+    /** A preload that, on SIGUSR2, makes the manager process hit the fault named in FNWM_TEST_FAULT. */
+    async function startWithFault(fault: 'reject' | 'throw' | 'leak') {
+      const dir = await tempDir();
+      const preload = path.join(dir, 'fault.cjs');
+      await writeFile(
+        preload,
+        `process.on('SIGUSR2', () => {
+          process.stderr.write('fault injected\\n');
+          if (process.env.FNWM_TEST_FAULT === 'reject') Promise.reject(new Error('injected rejection'));
+          if (process.env.FNWM_TEST_FAULT === 'throw') setImmediate(() => { throw new Error('injected exception'); });
+          if (process.env.FNWM_TEST_FAULT === 'leak') setInterval(() => undefined, 1000);
+        });`,
+      );
+      const m = await startForeground(['--dir', dir, '--host', '127.0.0.1', '--port', '0'], { ...env, NODE_OPTIONS: `--require ${preload}`, FNWM_TEST_FAULT: fault });
+      m.child.kill('SIGUSR2');
+      await waitFor(() => m.stderr().includes('fault injected'), 5000, 'the fault');
+      return { ...m, dir };
+    }
+
+    it('an unhandled rejection is logged and the manager keeps serving', async () => {
+      const m = await startWithFault('reject');
+      await waitFor(() => m.stderr().includes('Unhandled promise rejection (the Workermanager keeps running): Error: injected rejection'), 5000, 'the log line');
+      await expectAnswers(m.url);
+      m.child.kill('SIGTERM');
+      expect(await exitWithin(m.exited, 5000)).toEqual({ code: 0, signal: null });
+    });
+
+    it('an uncaught exception is logged, then the manager stops cleanly with exit code 1', async () => {
+      const m = await startWithFault('throw');
+      expect(await exitWithin(m.exited, 10_000)).toEqual({ code: 1, signal: null });
+      expect(m.stderr()).toContain('Uncaught exception; stopping the Workermanager: Error: injected exception');
+      expect(m.stderr()).toContain('Stopping the Workermanager (uncaught exception)');
+      expect(await probeManager(m.url, 1000)).toBeUndefined();
+    });
+
+    it('"fnwm stop" returns only once the manager process has exited, not when it stops answering', async () => {
+      // The leaked handle keeps the process 5 s beyond the closing of its port.
+      const m = await startWithFault('leak');
+      const r = await fnwm(['--dir', m.dir, '--host', '127.0.0.1', '--port', String(m.port), 'stop'], env);
+      expectOk(r);
+      expect(r.stdout).toBe(`Workermanager on ${m.url} stopped`);
+      expect(isAlive(m.pid)).toBe(false);
+    });
+
+    it('a handle left open after the stop does not keep the process alive', async () => {
+      const m = await startWithFault('leak');
+      m.child.kill('SIGTERM');
+      expect(await exitWithin(m.exited, 15_000)).toEqual({ code: 0, signal: null });
+      expect(m.stderr()).toContain('the Workermanager stopped but something still held the process');
+    });
+  });
+
   it('stops on "fnwm stop" with exit code 0', async () => {
     const dir = await tempDir();
     const m = await start(dir);
@@ -157,6 +210,20 @@ describe('fnwm startworkermanager (foreground)', () => {
     expectOk(r);
     expect(r.stderr).toBe(`No Workermanager is running on ws://127.0.0.1:${port}`);
     expect(managerPids(dir)).toEqual([]);
+  });
+
+  it('a start that fails after the bind: one error line with the cause, and the port is free again', async () => {
+    const dir = await tempDir();
+    // A stale kill "file" that cannot be removed: a directory with something in it.
+    await mkdir(path.join(dir, 'kill_worker_manager', 'inside'), { recursive: true });
+    const port = await freePort();
+    const r = await fnwm(['startworkermanager', '--dir', dir, '--host', '127.0.0.1', '--port', String(port)], env);
+    expect(r.exitCode, show(r)).toBe(1);
+    // Its log lines go to stderr too; the error is the last line.
+    expect(lines(r.stderr).at(-1), show(r)).toMatch(/^fnwm: Could not start the Workermanager: .*kill_worker_manager/);
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+    server.close();
   });
 
   it('refuses a port held by another Workermanager: one error line naming it, non-zero exit', async () => {

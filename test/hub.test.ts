@@ -2,7 +2,8 @@
  * The hub over real sockets: the reference's own manager tests (spec §10 T1–T9), the subscription rule
  * for broadcasts, and the upgrade checks (Origin, Host, path, payload size).
  */
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { appendFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -181,6 +182,70 @@ describe('invalid input', () => {
     big.send('x'.repeat(2048));
     await waitFor(() => big.closed !== undefined, 5000, 'the oversized connection to close');
     expect(big.closed?.code).toBe(1009);
+    other.send('ping');
+    expect(await other.nextText()).toBe('pong');
+  });
+});
+
+describe('clients that misbehave', () => {
+  /** A ws client that stops reading once open: it neither sees frames nor answers pings until resumed. */
+  async function stalledClient(url: string, first?: object): Promise<{ ws: WebSocket; closed: Promise<number> }> {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const closed = once(ws, 'close').then(([code]) => code as number);
+    await once(ws, 'open');
+    if (first) {
+      ws.send(JSON.stringify(first));
+      await once(ws, 'message');
+    }
+    ws.pause();
+    return { ws, closed };
+  }
+
+  it('logs the first few malformed frames of a connection and only counts the rest', async () => {
+    const m = await start();
+    const client = await m.connect();
+    const frames = 100_000;
+    for (let i = 0; i < frames; i++) client.send(`garbage ${i}`);
+    client.send('ping');
+    expect(await client.nextText(30_000)).toBe('pong');
+    expect(m.logs.filter((l) => l.includes('Ignoring unknown message'))).toHaveLength(5);
+    client.close();
+    await waitFor(() => m.logs.some((l) => l.includes(`after ${frames - 5} more ignored frames`)), 5000, 'the summary line');
+    expect(m.logs.join('\n').length).toBeLessThan(10_000);
+  });
+
+  it('pings every heartbeat and drops a connection that did not answer the previous ping', async () => {
+    const m = await start({ hub: { heartbeatMs: 300 } });
+    const responsive = new WebSocket(m.url, { perMessageDeflate: false });
+    let pings = 0;
+    responsive.on('ping', () => pings++);
+    await once(responsive, 'open');
+    const stalled = await stalledClient(m.url);
+    await waitFor(() => m.logs.some((l) => l.includes('did not answer the last ping')), 10_000, 'the stalled connection to be dropped');
+    stalled.ws.resume();
+    expect(await stalled.closed).toBe(1006); // terminated: no close frame
+    await waitFor(() => pings >= 3, 10_000, 'three pings');
+    expect(responsive.readyState).toBe(WebSocket.OPEN);
+    responsive.close();
+  });
+
+  it('closes a client that stops reading a log flood with 1013 once its send buffer passes the limit', async () => {
+    const m = await start({ hub: { maxBufferedBytes: 1024 * 1024 } });
+    await writeFile(path.join(m.workersDir, 'worker_chatty.json'), JSON.stringify({ type: 'WSWorker', uuid: 'chatty', name: 'chatty' }));
+    await mkdir(path.join(m.workersDir, 'worker_chatty'));
+    await m.service.status.refresh('chatty');
+    const slow = await stalledClient(m.url, { type: 'watch_logs', workerid: 'chatty', lines: 1 });
+    const chunk = `${'flood '.repeat(100)}\n`.repeat(1700); // about 1 MiB
+    const closing = () => m.logs.some((l) => l.includes('Closing a connection (1013)'));
+    // Written until the manager gives up on the client; 200 MiB would mean it never does.
+    for (let written = 0; !closing() && written < 200; written++) {
+      await appendFile(path.join(m.workersDir, 'worker_chatty', 'worker.log'), chunk);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(closing()).toBe(true);
+    slow.ws.resume();
+    expect(await slow.closed).toBe(1013);
+    const other = await m.connect();
     other.send('ping');
     expect(await other.nextText()).toBe('pong');
   });

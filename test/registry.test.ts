@@ -3,13 +3,19 @@
  * deleted), atomic creation that never clobbers an existing worker, copies from a reference, deletion that
  * never leaves the workers dir, and how the config dir and its defaults are found.
  */
-import { lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn, type SpawnOptionsWithStdioTuple } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { chmod, lstat, mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ManagerClient } from '../src-main/core/client.js';
 import { loadSettings } from '../src-main/core/config.js';
 import { silentLogger } from '../src-main/core/log.js';
-import { Registry, workerPaths } from '../src-main/core/registry.js';
-import { makeTempDir, readUntil, startTestManager, type TestManager } from './helpers/manager.js';
+import { MAX_WORKER_JSON_BYTES, parsePidFile, Registry, workerPaths } from '../src-main/core/registry.js';
+import { assertCliBuilt, CLI, cliEnv } from './helpers/cli.js';
+import { makeTempDir, readReset, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
+import { randomPortRange } from './helpers/standin.js';
 
 let manager: TestManager | undefined;
 afterEach(async () => {
@@ -78,6 +84,133 @@ describe('tolerant reading', () => {
     const { found } = await readUntil(client, 'worker_status');
     // Listed with the pid from .p (spec §3.4), inactive: nothing answers its uuid.
     expect(found.inactive.find((w) => w.uuid === 'alive')?.pid).toBe(process.pid);
+  });
+});
+
+describe('files that are not what their names say', () => {
+  it('skips a FIFO named like a worker JSON or .p instead of blocking the scan on it', async () => {
+    const dir = await makeTempDir();
+    const workersDir = path.join(dir, 'workers');
+    await mkdir(workersDir, { recursive: true });
+    await writeWorker(workersDir, 'fine');
+    await writeWorker(workersDir, 'piped');
+    execFileSync('mkfifo', [path.join(workersDir, 'worker_fifo.json'), path.join(workersDir, 'worker_piped.p')]);
+    try {
+      manager = await startTestManager({ dir });
+      const client = await manager.connect();
+      client.send('worker_status');
+      const { found } = await readUntil(client, 'worker_status');
+      expect(found.inactive.map((w) => w.uuid).sort()).toEqual(['fine', 'piped']);
+      expect(manager.logs.filter((l) => l.includes('worker_fifo.json: it is not a regular file'))).toHaveLength(1);
+      expect(manager.logs.filter((l) => l.includes('worker_piped.p: it is not a regular file'))).toHaveLength(1);
+    } finally {
+      // Before the fix a read hangs on each FIFO: a writer that opens and closes it lets those reads end.
+      for (const name of ['worker_fifo.json', 'worker_piped.p']) {
+        await (await open(path.join(workersDir, name), 'r+')).close();
+        await rm(path.join(workersDir, name));
+      }
+    }
+  });
+
+  it('skips a worker JSON larger than the cap (reported once) and keeps the file', async () => {
+    const dir = await makeTempDir();
+    const workersDir = path.join(dir, 'workers');
+    await mkdir(workersDir, { recursive: true });
+    await writeWorker(workersDir, 'huge', { padding: 'x'.repeat(MAX_WORKER_JSON_BYTES) });
+    await writeWorker(workersDir, 'small');
+    manager = await startTestManager({ dir, status: { safetyRescanMs: 100 } });
+    const client = await manager.connect();
+    client.send('worker_status');
+    const { found } = await readUntil(client, 'worker_status');
+    expect(found.inactive.map((w) => w.uuid)).toEqual(['small']);
+    await manager.service.status.refresh('huge');
+    await manager.service.status.refresh('huge');
+    expect(manager.logs.filter((l) => l.includes('worker_huge.json: it is'))).toHaveLength(1);
+    expect(await exists(path.join(workersDir, 'worker_huge.json'))).toBe(true);
+  });
+
+  it('reads only a plain positive pid from a .p', () => {
+    const table: [string, number | null][] = [
+      ['4242', 4242],
+      [' 4242\n', 4242],
+      ['1', 1],
+      ['0', null],
+      ['-5', null],
+      ['+5', null],
+      ['1e3', null],
+      ['0x10', null],
+      ['1_000', null],
+      ['12 34', null],
+      ['12abc', null],
+      ['99999999999999999999', null],
+      ['4294967296', null],
+      ['', null],
+      ['hello', null],
+    ];
+    for (const [text, pid] of table) expect(parsePidFile(text), JSON.stringify(text)).toBe(pid);
+  });
+
+  it('a .p with garbage is no pid: the worker is inactive, and a start removes it and spawns', async () => {
+    const dir = await makeTempDir();
+    const workersDir = path.join(dir, 'workers');
+    await mkdir(workersDir, { recursive: true });
+    await writeWorker(workersDir, 'garbage', { host: '127.0.0.1', port: 1 });
+    await writeFile(path.join(workersDir, 'worker_garbage.p'), 'not a pid at all');
+    manager = await startTestManager({ dir });
+    expect(manager.service.states.describe('garbage')).toMatchObject({ state: 'inactive', adopted: false, pid: null });
+    expect(manager.logs.filter((l) => l.includes('worker_garbage.p: it holds neither a pid nor a command'))).toHaveLength(1);
+    const client = await manager.connect();
+    client.send({ type: 'set_active', workerid: 'garbage' });
+    const { found } = await readUntil(client, 'set_worker', 20_000);
+    expect(found.data.uuid).toBe('garbage');
+  });
+
+  it('a .p holding a command for the worker (spec §2.5 inbox) still counts as possibly live', async () => {
+    const registry = new Registry(await makeTempDir(), silentLogger);
+    await writeFile(registry.paths('inbox').pidFile, '{"cmd": "stop_worker"}');
+    expect(await registry.readPidFile('inbox')).toBeNull();
+    await writeFile(registry.paths('inbox').pidFile, '');
+    expect(await registry.readPidFile('inbox')).toBeNull();
+    await writeFile(registry.paths('inbox').pidFile, '[1]');
+    expect(await registry.readPidFile('inbox')).toBeUndefined();
+  });
+});
+
+describe('a workers dir that cannot be read', () => {
+  // Root reads any dir: as root the manager runs as nobody (setpriv); others can take their own permission.
+  const asRoot = process.getuid?.() === 0;
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((file) => existsSync(file));
+  it.skipIf(process.platform === 'win32' || (asRoot && setpriv === undefined))('keeps the last known list and reports the failure', async () => {
+    assertCliBuilt();
+    const dir = await makeTempDir();
+    const workersDir = path.join(dir, 'workers');
+    await mkdir(workersDir, { recursive: true });
+    await writeWorker(workersDir, 'known');
+    if (asRoot) execFileSync('chown', ['-R', '65534:65534', dir]);
+    const node = [process.execPath, CLI, 'startworkermanager', '--dir', dir, '--host', '127.0.0.1', '--port', '0'];
+    const options: SpawnOptionsWithStdioTuple<'ignore', 'pipe', 'pipe'> = { env: cliEnv(randomPortRange()), stdio: ['ignore', 'pipe', 'pipe'] };
+    const child =
+      asRoot && setpriv !== undefined
+        ? spawn(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', ...node], options)
+        : spawn(process.execPath, node.slice(1), options);
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    try {
+      const [first] = (await once(child.stdout, 'data')) as [Buffer];
+      const client = await ManagerClient.connect(first.toString().trim());
+      client.send('worker_status');
+      expect((await readUntil(client, 'worker_status')).found.inactive.map((w) => w.uuid)).toEqual(['known']);
+      // The dir's own attribute change is a watch event on it: a full rescan, whose readdir now fails.
+      await chmod(workersDir, 0o000);
+      await waitFor(() => stderr.includes(`Cannot list ${workersDir}: EACCES`), 10_000, 'the failure to be logged');
+      const statuses = client.pending().filter((raw) => raw.includes('"worker_status"'));
+      expect(statuses, 'no worker_status that drops every worker').toEqual([]);
+      client.close();
+    } finally {
+      await chmod(workersDir, 0o700);
+      child.kill('SIGTERM');
+      await once(child, 'close');
+    }
   });
 });
 
@@ -175,6 +308,35 @@ describe('confined deletion', () => {
     await manager.service.status.refresh('custom');
     await deleteVia(manager, 'custom');
     expect(await exists(custom)).toBe(false);
+  });
+
+  it('removes the data dir before the JSON: a failed removal is an error with its cause, and a retry finishes', async () => {
+    manager = await startTestManager();
+    const w = manager.workersDir;
+    await writeWorker(w, 'stuck');
+    await mkdir(path.join(w, 'worker_stuck'));
+    const locked = path.join(w, 'worker_stuck', 'locked');
+    await writeFile(locked, 'data');
+    await manager.service.status.refresh('stuck');
+    // Root ignores permissions, not the immutable flag; others cannot unlink from a read-only dir.
+    const asRoot = process.getuid?.() === 0;
+    const lock = (on: boolean) =>
+      asRoot ? execFileSync('chattr', [on ? '+i' : '-i', locked]) : execFileSync('chmod', [on ? '500' : '700', path.dirname(locked)]);
+    lock(true);
+    const client = await manager.connect();
+    try {
+      client.send({ type: 'delete_worker', workerid: 'stuck' });
+      const { found } = await readUntil(client, 'error');
+      expect(found.message).toMatch(/^Could not delete worker stuck: cannot remove \S*worker_stuck: .+\. Its JSON is kept, so the delete can be tried again\.$/);
+      await readReset(client);
+      expect(await exists(path.join(w, 'worker_stuck.json'))).toBe(true);
+      expect(manager.service.status.find('stuck')).toBeDefined();
+    } finally {
+      lock(false);
+    }
+    client.send({ type: 'delete_worker', workerid: 'stuck' });
+    await readUntil(client, 'worker_deleted');
+    expect(await readdir(w)).toEqual([]);
   });
 
   it('deletes a worker that is on disk but not yet in the status (spec §4.8 step 1)', async () => {

@@ -3,7 +3,7 @@
  * messages, crash detection, output capture, coalesced starts, cancelled starts, adoption, shutdown
  * policy (stop children, --keep-workers, hard kill of the manager).
  */
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManagerClient } from '../src-main/core/client.js';
@@ -140,6 +140,27 @@ describe('worker_states (additive, opt-in)', () => {
         return r.state === 'inactive';
       });
       expect(seen.map((r) => r.state)).toEqual(['inactive']);
+    } finally {
+      outside.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('adopted workers\' logs', () => {
+  it('rotate like our children\'s while nobody watches them', async () => {
+    const m = await start();
+    const client = await m.connect();
+    const uuid = await createWorker(client, m.workersDir, 'adopted-log');
+    client.close();
+    const outside = spawnStandin(standinArgs(m.dir, uuid), m.env);
+    try {
+      await waitFor(() => m.service.states.describe(uuid)?.adopted === true, 15_000, 'the adoption');
+      const file = path.join(m.workersDir, `worker_${uuid}`, 'worker.log');
+      // Its output, as a worker a previous manager started writes it (appended; 6 MiB > the 5 MiB rotation size).
+      await appendFile(file, `${'adopted output line\n'.repeat(50_000)}`.repeat(7));
+      // The copy to .1 comes first, the truncate of the live file after it.
+      const rotated = async () => (await stat(file)).size < 5 * 1024 * 1024 && (await stat(`${file}.1`).then(() => true, () => false));
+      await waitFor(rotated, 15_000, 'worker.log to be rotated');
     } finally {
       outside.child.kill('SIGKILL');
     }

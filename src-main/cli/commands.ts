@@ -5,6 +5,8 @@
 import { parseArgs } from 'node:util';
 import { ManagerClient, probeManager } from '../core/client.js';
 import { formatDuration } from '../core/duration.js';
+import { isLoopbackHost } from '../core/hub.js';
+import { isPidAlive } from '../core/liveness.js';
 import { loadSettings, managerUrl, type ConfigOverrides, type ManagerSettings } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import { portTakenBy } from '../core/port-occupant.js';
@@ -130,7 +132,7 @@ async function startWorkerManager(overrides: ConfigOverrides, io: CliIo): Promis
   try {
     service = await startManagerService({ ...overrides, env: io.env, log });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw new CliError(`Could not start the Workermanager: ${(err as Error).message}`);
     const { occupant, message } = await portTakenBy(overrides, io.env);
     const advice = occupant.kind === 'workermanager' ? 'use it, or stop it with "fnwm stop"' : 'choose another with --port';
     throw new CliError(`${message}; ${advice}`);
@@ -139,11 +141,30 @@ async function startWorkerManager(overrides: ConfigOverrides, io: CliIo): Promis
   const stopOnSignal = (signal: string) => void service.stop(signal);
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
+  // A rejection nobody handled belongs to one operation, and each operation restores its worker's state
+  // in `finally`: log it and keep serving (Node's default would kill every worker's supervision with it).
+  // After an uncaught exception nothing is known to be consistent (Node's own advice): log it and stop
+  // cleanly, stopping the workers by the usual policy, exit code 1.
+  let exitCode = 0;
+  const onRejection = (reason: unknown) => log.error(`Unhandled promise rejection (the Workermanager keeps running): ${describeError(reason)}`);
+  const onException = (err: unknown) => {
+    log.error(`Uncaught exception; stopping the Workermanager: ${describeError(err)}`);
+    exitCode = 1;
+    void service.stop('uncaught exception');
+  };
+  process.on('unhandledRejection', onRejection);
+  process.on('uncaughtException', onException);
   io.out(service.url);
   await service.stopped;
   process.off('SIGINT', stopOnSignal);
   process.off('SIGTERM', stopOnSignal);
-  return 0;
+  process.off('unhandledRejection', onRejection);
+  process.off('uncaughtException', onException);
+  return exitCode;
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
 async function connect(settings: ManagerSettings, io: CliIo): Promise<ManagerClient> {
@@ -246,6 +267,13 @@ async function workerOperation(settings: ManagerSettings, io: CliIo, type: Worke
   return 0;
 }
 
+/**
+ * How long `fnwm stop` waits for the manager's process to end, beyond the workers' stop deadline: their
+ * SIGTERM grace, the hub's close, the host's forced exit and slack.
+ */
+const STOP_SLACK_MS = 30_000;
+
+/** Asks the manager to stop and returns once its process has exited (not when it merely stops answering). */
 async function stopManager(settings: ManagerSettings, io: CliIo): Promise<number> {
   const url = managerUrl(settings);
   if (!(await probeManager(url))) {
@@ -253,14 +281,38 @@ async function stopManager(settings: ManagerSettings, io: CliIo): Promise<number
     return 0;
   }
   const client = await ManagerClient.connect(url);
-  client.send('stop');
-  // The manager answers with one progress frame and closes the connection.
-  await client.nextText(5000).catch(() => undefined);
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && (await probeManager(url, 500))) await new Promise((r) => setTimeout(r, 100));
-  client.close();
+  try {
+    // Its pid (fnwm's additive manager_info) names a process of this machine only for a loopback address.
+    const wildcard = settings.host === '' || settings.host === '0.0.0.0' || settings.host === '::';
+    const pid = wildcard || isLoopbackHost(settings.host) ? await managerPid(client) : undefined;
+    client.send('stop');
+    const waitMs = (settings.timeouts.stopTimeoutMs ?? 15_000) + STOP_SLACK_MS;
+    const deadline = Date.now() + waitMs;
+    // Without a pid (the original manager, a remote one), the best evidence is a closed connection and a
+    // port that no longer answers.
+    const gone = async () => (pid !== undefined ? !isPidAlive(pid) : client.closed !== undefined && (await probeManager(url, 500)) === undefined);
+    while (!(await gone())) {
+      if (Date.now() > deadline) {
+        throw new CliError(`The Workermanager on ${url}${pid === undefined ? '' : ` (pid ${pid})`} was asked to stop but is still running after ${formatDuration(waitMs)}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    client.close();
+  }
   io.out(`Workermanager on ${url} stopped`);
   return 0;
+}
+
+/** The manager's pid from `manager_info`; undefined for a manager without it (the original). */
+async function managerPid(client: ManagerClient): Promise<number | undefined> {
+  client.send({ type: 'watch_workers' });
+  const info = await client
+    .until((f) => (f.kind === 'message' && (f.message.type === 'manager_info' || f.message.type === 'error') ? f.message : undefined), 3000)
+    .catch(() => undefined);
+  if (info?.type !== 'manager_info') return undefined;
+  client.send({ type: 'unwatch_workers' });
+  return info.pid;
 }
 
 /** The additive `worker_states` table; a manager without it (the original) answers with an error or nothing. */

@@ -22,22 +22,66 @@ export interface HubOptions {
   /** `Host` header names accepted besides loopback, the machine's hostname and the bind host. */
   allowedHosts: string[];
   log: Logger;
+  /** Ping interval; a connection that has not answered the previous ping is dropped. Default 30 s. */
+  heartbeatMs?: number;
+  /** A connection whose unsent data exceeds this is closed with 1013. Default 16 MiB. */
+  maxBufferedBytes?: number;
   onText(connection: Connection, text: string): void;
   onClose?(connection: Connection): void;
   /** Plain HTTP requests (no upgrade): the dashboard. */
   onHttp(req: IncomingMessage, res: ServerResponse): void;
 }
 
+export const DEFAULT_HEARTBEAT_MS = 30_000;
+export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** RFC 6455 / IANA "Try Again Later": a temporary condition on our side; the client may reconnect. */
+export const CLOSE_SLOW_CLIENT = 1013;
+/** Frame warnings logged per connection; the rest are counted and their number logged when it closes. */
+const FRAME_WARNINGS_LOGGED = 5;
+/** How long a closed slow client may take to read what is queued before its socket is destroyed. */
+const SLOW_CLOSE_GRACE_MS = 5000;
+
 export class Connection implements Requester {
   subscribed = false;
+  /** Answered the last heartbeat ping (or has not been pinged yet). */
+  alive = true;
+  private frameWarnings = 0;
 
-  constructor(readonly socket: WebSocket) {}
+  constructor(
+    readonly socket: WebSocket,
+    private readonly log: Logger,
+    private readonly maxBufferedBytes: number,
+  ) {}
 
   /** A Buffer is an already encoded text frame (the cached `worker_status`). */
   send(message: ManagerMessage | IdentifyReply | string | Buffer): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
     // Send errors to a closing socket are swallowed, as in the original.
     this.socket.send(encodeFrame(message), { binary: false }, () => undefined);
+    if (this.socket.bufferedAmount > this.maxBufferedBytes) this.closeSlow();
+  }
+
+  /** A warning about a frame this connection sent; only the first few per connection are logged. */
+  warnFrame(message: string): void {
+    this.frameWarnings++;
+    if (this.frameWarnings < FRAME_WARNINGS_LOGGED) this.log.warn(message);
+    else if (this.frameWarnings === FRAME_WARNINGS_LOGGED) this.log.warn(`${message} (further warnings about this connection's frames are counted, not logged)`);
+  }
+
+  /** Logs how many frame warnings were not logged. */
+  reportUnloggedWarnings(): void {
+    const unlogged = this.frameWarnings - FRAME_WARNINGS_LOGGED;
+    if (unlogged > 0) this.log.warn(`A connection closed after ${unlogged} more ignored frames that were not logged`);
+  }
+
+  /**
+   * A client that does not read what we send (a stalled `watch_logs` tab) would grow our memory without
+   * bound: it is closed, and destroyed if it does not take the close frame (queued behind its backlog).
+   */
+  private closeSlow(): void {
+    this.log.warn(`Closing a connection (${CLOSE_SLOW_CLIENT}): more than ${this.maxBufferedBytes} bytes wait to be sent to it`);
+    this.socket.close(CLOSE_SLOW_CLIENT, 'Send buffer limit exceeded');
+    setTimeout(() => this.socket.terminate(), SLOW_CLOSE_GRACE_MS).unref();
   }
 }
 
@@ -49,6 +93,11 @@ const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
 export function isLoopbackAddress(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address === '::ffff:127.0.0.1';
+}
+
+/** A host name or address (brackets allowed) that means this machine's loopback. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_NAMES.has(host.toLowerCase()) || isLoopbackAddress(host.replace(/^\[(.*)\]$/, '$1'));
 }
 
 /** `localhost` means both loopbacks whatever /etc/hosts says; wildcards and literals bind as given. */
@@ -75,6 +124,7 @@ export class Hub {
   private readonly acceptedHosts: Set<string>;
   private loopbackOnly = true;
   private boundPort = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: HubOptions) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload, perMessageDeflate: false, clientTracking: false });
@@ -108,6 +158,21 @@ export class Hub {
     }
     if (!this.loopbackOnly) {
       this.opts.log.warn(`Listening on ${this.opts.host}: other machines can reach this manager; it has no authentication.`);
+    }
+    // One timer for all connections; unref'd, so it never keeps a stopping process alive.
+    this.heartbeat = setInterval(() => this.beat(), this.opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS).unref();
+  }
+
+  /** Drops connections that did not answer the last ping (half-open: the peer vanished), pings the rest. */
+  private beat(): void {
+    for (const connection of this.connections) {
+      if (!connection.alive) {
+        this.opts.log.warn('Dropping a connection that did not answer the last ping');
+        connection.socket.terminate();
+        continue;
+      }
+      connection.alive = false;
+      connection.socket.ping();
     }
   }
 
@@ -177,8 +242,9 @@ export class Hub {
   }
 
   private accept(ws: WebSocket): void {
-    const connection = new Connection(ws);
+    const connection = new Connection(ws, this.opts.log, this.opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
     this.connections.add(connection);
+    ws.on('pong', () => (connection.alive = true));
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       this.opts.onText(connection, rawText(data));
@@ -187,6 +253,7 @@ export class Hub {
     ws.on('error', (err) => this.opts.log.warn(`Connection error: ${err.message}`));
     ws.on('close', () => {
       this.connections.delete(connection);
+      connection.reportUnloggedWarnings();
       this.opts.onClose?.(connection);
     });
   }
@@ -199,6 +266,7 @@ export class Hub {
 
   /** Closes every connection with 1001 "going away", then the listeners. */
   async close(): Promise<void> {
+    clearInterval(this.heartbeat);
     for (const connection of this.connections) connection.socket.close(1001, 'Workermanager shutting down');
     const deadline = Date.now() + 1000;
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

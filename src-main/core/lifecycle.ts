@@ -138,12 +138,14 @@ export class ProcessLifecycle implements WorkerLifecycle {
     this.starts.get(uuid)?.abort.abort(new OperationError('a stop was requested while it was starting'));
   }
 
-  /** A live `.p` pid means it is running or booting; a dead one is removed so the worker can start (spec §2.5). */
+  /**
+   * A live `.p` pid means it is running or booting; any other `.p` (a dead pid, garbage) is removed so the
+   * worker's start guard lets it start (spec §2.5).
+   */
   private async startedElsewhere(uuid: string): Promise<boolean> {
     if (this.children.has(uuid)) return true;
     const { registry, status } = this.opts;
     const pid = await registry.readPidFile(uuid);
-    if (pid === undefined) return false;
     if (typeof pid === 'number') {
       await status.refresh(uuid);
       if (status.find(uuid)?.alive) return true;

@@ -310,7 +310,13 @@ export class WorkerManager {
             requester.send(RESET_PROGRESS);
           }
           requester.send(progressStep.removingFiles());
-          await registry.remove(uuid, config);
+          try {
+            await registry.remove(uuid, config);
+          } catch (err) {
+            log.warn(`delete_worker ${uuid}: ${(err as Error).message}`);
+            requester.send(errorMessage(`Could not delete worker ${uuid}: ${(err as Error).message}. Its JSON is kept, so the delete can be tried again.`));
+            return;
+          }
           this.deps.lifecycle.forget(uuid);
           await status.refresh(uuid);
           requester.send(progressStep.deleted());

@@ -4,7 +4,8 @@
  * keeps unknown keys. Knows nothing of processes or sockets.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { lstat, mkdir, readFile, readdir, realpath, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readdir, realpath, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isValidWorkerId, type NewWorkerOptions, type WorkerConfig } from './protocol.js';
 import type { Logger } from './log.js';
@@ -56,10 +57,81 @@ export async function writeFileAtomic(file: string, content: string): Promise<vo
 
 export const writeJsonAtomic = (file: string, data: unknown) => writeFileAtomic(file, `${JSON.stringify(data, null, 2)}\n`);
 
-/** `.p` content: decimal pid; anything else reads as `null`, as in the original (spec §2.5). */
+/** Largest worker JSON read; a bigger one is skipped (it would be sent in every `worker_status`). */
+export const MAX_WORKER_JSON_BYTES = 1024 * 1024;
+/** Largest `.p` / `.runstate` read: a pid or a short state, or a command object for the worker's inbox. */
+const MAX_SMALL_FILE_BYTES = 64 * 1024;
+/** The smallest read buffer: `.p`, `.runstate` and most worker JSONs fit. */
+const MIN_READ_BYTES = 8192;
+/** Above every platform's pid range (Linux pid_max ≤ 2^22, Windows DWORDs in practice far below). */
+const MAX_PID = 2 ** 31 - 1;
+
+/** A file that exists but is not read: not a regular file (a FIFO would block the read), or too large. */
+export class RefusedFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`${file} ${reason}`);
+  }
+}
+
+/**
+ * Reads a regular file (symlinks followed) of at most `maxBytes`. O_NONBLOCK makes opening a FIFO return
+ * at once instead of waiting for a writer, so fstat can refuse it; the size is checked before reading, and
+ * a file that grows meanwhile is still read no further than the cap.
+ */
+export async function readRegularFile(file: string, maxBytes: number): Promise<string> {
+  const handle = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new RefusedFileError(file, 'is not a regular file');
+    if (st.size > maxBytes) throw new RefusedFileError(file, `is ${st.size} bytes, more than the ${maxBytes} bytes read`);
+    // One read for a small file, even one that fstat caught empty between a writer's truncate and write
+    // (a `.runstate`): a read in several pieces could mix two versions. One byte more than expected, so a
+    // read that fills the buffer knows the file grew.
+    let buf = Buffer.alloc(Math.min(Math.max(st.size, MIN_READ_BYTES - 1), maxBytes) + 1);
+    let length = 0;
+    for (;;) {
+      if (length === buf.length) {
+        if (length > maxBytes) throw new RefusedFileError(file, `grew past ${maxBytes} bytes while being read`);
+        buf = Buffer.concat([buf, Buffer.alloc(Math.min(buf.length, maxBytes + 1 - length))]);
+      }
+      const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
+      if (bytesRead === 0) return buf.toString('utf8', 0, length);
+      length += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * `.p` content: a decimal pid (surrounding whitespace allowed, as Python's `int()` does), from 1 to
+ * MAX_PID; anything else reads as `null`, as in the original (spec §2.5). No sign, exponent, hex or `0`:
+ * `process.kill(0)` would signal our own process group.
+ */
 export function parsePidFile(text: string): number | null {
   const trimmed = text.trim();
-  return /^\d+$/.test(trimmed) ? Number(trimmed) : null;
+  if (!/^\d{1,10}$/.test(trimmed)) return null;
+  const pid = Number(trimmed);
+  return pid >= 1 && pid <= MAX_PID ? pid : null;
+}
+
+/**
+ * A `.p` without a pid that a live worker may still own: empty (caught between its truncate and write) or
+ * a JSON object (a command left in the worker's inbox, spec §2.5, which the worker replaces with its pid).
+ * Anything else no worker wrote.
+ */
+function mayBeLiveWorkersPidFile(text: string): boolean {
+  const trimmed = text.trim();
+  if (trimmed === '') return true;
+  try {
+    const data: unknown = JSON.parse(trimmed);
+    return typeof data === 'object' && data !== null && !Array.isArray(data);
+  } catch {
+    return false;
+  }
 }
 
 export type ReadResult = { ok: true; config: WorkerConfig } | { ok: false; reason: string };
@@ -114,8 +186,12 @@ export class Registry {
     const file = this.paths(uuid).json;
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = await readRegularFile(file, MAX_WORKER_JSON_BYTES);
     } catch (err) {
+      if (err instanceof RefusedFileError) {
+        this.log.once(`refused:${file}`, `Skipping ${file}: it ${err.reason}`);
+        return { ok: false, reason: err.reason };
+      }
       return { ok: false, reason: `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
     }
     let data: unknown;
@@ -130,13 +206,24 @@ export class Registry {
     return result;
   }
 
-  /** The pid in `.p`: `undefined` when there is no `.p`, `null` when it holds no pid. */
+  /**
+   * The pid in `.p`: `null` when it holds no pid but may belong to a live worker (mid-rewrite, a command);
+   * `undefined` when there is no `.p`, or one that no worker wrote (garbage, not a regular file), which is
+   * logged once and counts as no `.p`: it says nothing about a process.
+   */
   async readPidFile(uuid: string): Promise<number | null | undefined> {
+    const file = this.paths(uuid).pidFile;
+    let text: string;
     try {
-      return parsePidFile(await readFile(this.paths(uuid).pidFile, 'utf8'));
-    } catch {
+      text = await readRegularFile(file, MAX_SMALL_FILE_BYTES);
+    } catch (err) {
+      if (err instanceof RefusedFileError) this.log.once(`refused:${file}`, `Ignoring ${file}: it ${err.reason}`);
       return undefined;
     }
+    const pid = parsePidFile(text);
+    if (pid !== null || mayBeLiveWorkersPidFile(text)) return pid;
+    this.log.once(`garbage:${file}:${text.length}`, `Ignoring ${file}: it holds neither a pid nor a command`);
+    return undefined;
   }
 
   async removePidFile(uuid: string): Promise<void> {
@@ -145,18 +232,23 @@ export class Registry {
 
   async readRunstate(uuid: string): Promise<string | undefined> {
     try {
-      return await readFile(this.paths(uuid).runstate, 'utf8');
+      return await readRegularFile(this.paths(uuid).runstate, MAX_SMALL_FILE_BYTES);
     } catch {
       return undefined;
     }
   }
 
-  /** Valid uuids of `worker_*.json` and `worker_*.p` files; other names are ignored as in the original. */
+  /**
+   * Valid uuids of `worker_*.json` and `worker_*.p` files; other names are ignored as in the original. A
+   * missing dir is created (empty); any other failure to read it (EACCES, EMFILE…) throws: an empty list
+   * would tell every client that all workers are gone, where the caller can keep what it knew.
+   */
   async list(): Promise<{ json: string[]; pid: Set<string> }> {
     let names: string[];
     try {
       names = await readdir(this.workersDir);
-    } catch {
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`Cannot list ${this.workersDir}: ${(err as Error).message}`, { cause: err });
       await mkdir(this.workersDir, { recursive: true });
       names = [];
     }
@@ -239,7 +331,8 @@ export class Registry {
   private async readReferenceNodespace(reference: string): Promise<Record<string, unknown> | undefined> {
     const file = path.join(this.paths(reference).dataDir, 'nodespace.json');
     try {
-      const data: unknown = JSON.parse(await readFile(file, 'utf8'));
+      // No size cap: a nodespace is as large as its graph; only a FIFO or device is refused.
+      const data: unknown = JSON.parse(await readRegularFile(file, Number.MAX_SAFE_INTEGER));
       if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
       const { meta: _meta, ...rest } = data as Record<string, unknown>;
       return rest;
@@ -259,21 +352,27 @@ export class Registry {
    * Removes a worker's files and data dir (spec §4.8) without ever leaving the workers dir: the default
    * data dir always goes; a custom `data_path` only when it lies strictly inside the workers dir and is not
    * another worker's. A symlinked data dir loses the link, never its target. An `env_path` outside the data
-   * dir is kept (it may be shared).
+   * dir is kept (it may be shared). The data comes first and the JSON last: a removal that fails throws
+   * with the cause and leaves the JSON, so the worker is still listed and the delete can be tried again.
    */
   async remove(uuid: string, config: WorkerConfig | undefined): Promise<void> {
     const paths = this.paths(uuid);
-    for (const file of [paths.pidFile, paths.runstate, paths.json]) {
-      await unlink(file).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') this.log.warn(`delete ${uuid}: cannot remove ${file}: ${err.message}`);
-      });
-    }
-    await this.removeDir(paths.dataDir);
     const custom = config?.data_path;
+    const dirs = [paths.dataDir];
     if (typeof custom === 'string' && custom !== '') {
       const target = await this.confinedDataDir(uuid, custom);
       if (target === undefined) this.log.warn(`delete ${uuid}: kept data_path ${custom}: it is not a data dir inside ${this.workersDir}`);
-      else await this.removeDir(target);
+      else dirs.push(target);
+    }
+    for (const dir of dirs) {
+      await this.removeDir(dir).catch((err: NodeJS.ErrnoException) => {
+        throw new Error(`cannot remove ${dir}: ${err.message}`, { cause: err });
+      });
+    }
+    for (const file of [paths.runstate, paths.pidFile, paths.json]) {
+      await unlink(file).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw new Error(`cannot remove ${file}: ${err.message}`, { cause: err });
+      });
     }
   }
 
@@ -306,7 +405,7 @@ export class Registry {
       await unlink(dir);
       return;
     }
-    // Retries cover Windows file locks, like the original's 10 × 0.5 s.
-    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 500 });
+    // Retries cover Windows file locks, like the original's 10 × 0.5 s; elsewhere a failure is final at once.
+    await rm(dir, { recursive: true, force: true, maxRetries: process.platform === 'win32' ? 10 : 0, retryDelay: 500 });
   }
 }

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
 import { loadSettings, type ManagerSettings } from './config.js';
-import { Connection, Hub } from './hub.js';
+import { Connection, Hub, type HubOptions } from './hub.js';
 import { ProcessLifecycle, type LifecycleOptions } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { WorkerManager, type Requester } from './manager.js';
@@ -16,6 +16,7 @@ import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest 
 import { findUv } from './python-env/discovery.js';
 import { PythonEnvs } from './python-env/envs.js';
 import { managerPython, resolveEnvPath } from './python.js';
+import { followLiveWorkerLogs } from './live-worker-logs.js';
 import { Registry } from './registry.js';
 import { StatusTracker, type StatusOptions } from './status.js';
 import { createUiHandler } from './ui-server.js';
@@ -40,6 +41,8 @@ export interface ServiceOptions {
   log?: Logger;
   status?: StatusOptions;
   lifecycle?: Partial<Omit<LifecycleOptions, 'registry' | 'status' | 'states' | 'log' | 'configDir' | 'python'>>;
+  /** Heartbeat and send-buffer limits of the hub (tests shorten them). */
+  hub?: Pick<HubOptions, 'heartbeatMs' | 'maxBufferedBytes'>;
   /** Plain HTTP requests on the hub's port; default: the built dashboard (`dist/renderer`). */
   onHttp?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -98,6 +101,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     maxPayload: settings.maxPayload,
     allowedOrigins: [...settings.allowedOrigins, APP_ORIGIN],
     allowedHosts: settings.allowedHosts,
+    ...options.hub,
     log,
     onText: (connection, text) => void dispatch(connection, text),
     onClose: (connection) => unwatchAll(connection),
@@ -120,7 +124,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   async function dispatch(connection: Connection, text: string): Promise<void> {
     const parsed = parseClientFrame(text);
     if (!parsed.ok) {
-      if (parsed.silent) log.warn(`Ignoring unknown message ${JSON.stringify(text.slice(0, 200))}`);
+      if (parsed.silent) connection.warnFrame(`Ignoring unknown message ${JSON.stringify(text.slice(0, 200))}`);
       else connection.send({ type: 'error', message: parsed.error });
       return;
     }
@@ -211,28 +215,39 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
 
   // Bind first, so the port is ours and `ping` answers while a large workers dir is still being read.
   status.on('change', () => hub.broadcast(status.statusFrame()));
+  const stopFollowingLogs = followLiveWorkerLogs(status, lifecycle);
   const ready = status.start();
+  let killWatcher: FSWatcher;
   try {
     await hub.listen();
+    killWatcher = await watchKillFile(settings.configDir, log, () => void service.stop('kill file'));
   } catch (err) {
-    await ready;
-    status.stop();
+    // All or nothing: a half-started manager must not keep the port (or anything else) it opened.
+    await runAll(log, 'Cleaning up the failed start', [
+      ['close the hub', () => hub.close()],
+      ['finish the first scan', () => ready],
+      ['stop the status tracker', () => status.stop()],
+      ['stop following live workers', stopFollowingLogs],
+      ['stop following logs', () => lifecycle.dispose()],
+    ]);
     throw err;
   }
-  const killWatcher = await watchKillFile(settings.configDir, log, () => void service.stop('kill file'));
 
   const stopped = new Promise<void>((resolve) => {
     stopRequested = (reason, keepWorkers) => {
       log.info(`Stopping the Workermanager (${reason})`);
-      killWatcher.close();
-      // Clients keep seeing the workers go while they stop; then the hub closes.
-      const workersDone = Promise.all([manager.cancelCreations(), keepWorkers ? lifecycle.cancelStarts() : lifecycle.shutdown()]);
-      void workersDone.then(async () => {
-        status.stop();
-        lifecycle.dispose();
-        await hub.close();
-        resolve();
-      });
+      // Every step runs even if one before it failed; the hub closes last, so clients keep seeing the workers go.
+      void runAll(log, 'Stopping', [
+        ['close the kill-file watch', () => killWatcher.close()],
+        [
+          keepWorkers ? 'cancel starts and creations' : 'stop the workers and cancel creations',
+          () => settle([manager.cancelCreations(), keepWorkers ? lifecycle.cancelStarts() : lifecycle.shutdown()]),
+        ],
+        ['stop the status tracker', () => status.stop()],
+        ['stop following live workers', stopFollowingLogs],
+        ['stop following logs', () => lifecycle.dispose()],
+        ['close the hub', () => hub.close()],
+      ]).then(resolve);
     };
   });
   let stopping = false;
@@ -263,6 +278,23 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     log.info(`Found ${active.length} active and ${inactive.length} inactive workers`);
   });
   return service;
+}
+
+/** Runs every step in order; a step that throws or rejects is logged and the next one still runs. */
+async function runAll(log: Logger, what: string, steps: [name: string, step: () => unknown][]): Promise<void> {
+  for (const [name, step] of steps) {
+    try {
+      await step();
+    } catch (err) {
+      log.error(`${what}: could not ${name}: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+}
+
+/** Waits for all of them; then fails with every failure's message, if any. */
+async function settle(work: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
+  if (failed.length > 0) throw new Error(failed.join('; '));
 }
 
 interface ConnectionWatches {
