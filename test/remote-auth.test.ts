@@ -1,11 +1,9 @@
 /**
  * Token authentication for a manager bound beyond loopback (src-main/core/remote-auth.ts), with a real
- * non-loopback peer: a network namespace made by the test, joined to the host by a veth pair, runs the
- * clients (`ip` from iproute2, as root). Traffic goes only between the two ends of that pair. Loopback
- * binds are unchanged (the protocol tests run on 127.0.0.1 without any token).
+ * non-loopback peer: the clients run in a network namespace joined to the host by a veth pair
+ * (test/helpers/netns.ts). Loopback binds are unchanged (the protocol tests run on 127.0.0.1 without any token).
  */
 import { execFile } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +13,7 @@ import { authSettings, isLoopbackPeer, readToken, requestToken, TOKEN_FILE } fro
 import { tokenProtocols } from '../src-main/core/token-protocol.js';
 import { assertCliBuilt, cliEnv, fnwm, lines, show } from './helpers/cli.js';
 import { createWorker, makeTempDir, startTestManager, type TestManager } from './helpers/manager.js';
+import { canMakeNamespace, makePeerNamespace, type PeerNamespace } from './helpers/netns.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '..');
@@ -45,46 +44,25 @@ describe('token helpers', () => {
   });
 });
 
-/** Root, Linux and `ip`: the namespace can be made. */
-const canMakeNamespace = process.platform === 'linux' && process.getuid?.() === 0 && existsSync('/usr/sbin/ip');
-
 describe.runIf(canMakeNamespace)('a manager bound to 0.0.0.0, reached from a real non-loopback peer', () => {
-  const id = `${process.pid % 10_000}${randomInt(100)}`;
-  const ns = `fnwm-auth-${id}`;
-  const hostLink = `fnwa${id}`;
-  const nsLink = `fnwb${id}`;
-  // A /30 of its own per run: parallel runs pick different ones.
-  const subnet = `10.${randomInt(200, 250)}.${randomInt(256)}`;
-  const hostIp = `${subnet}.1`;
-  const peerIp = `${subnet}.2`;
+  let peer: PeerNamespace;
   let manager: TestManager;
   let token: string;
   let url: string;
 
-  const ip = (...args: string[]) => run('ip', args);
-  const inNamespace = (...args: string[]) => run('ip', ['netns', 'exec', ns, ...args], { timeout: 20_000 });
-
   beforeAll(async () => {
-    await ip('netns', 'add', ns);
-    await ip('link', 'add', hostLink, 'type', 'veth', 'peer', 'name', nsLink);
-    await ip('link', 'set', nsLink, 'netns', ns);
-    await ip('addr', 'add', `${hostIp}/30`, 'dev', hostLink);
-    await ip('link', 'set', hostLink, 'up');
-    await inNamespace('ip', 'addr', 'add', `${peerIp}/30`, 'dev', nsLink);
-    await inNamespace('ip', 'link', 'set', nsLink, 'up');
+    peer = await makePeerNamespace();
     const dir = await makeTempDir('fnwm-auth-');
     // The address other machines use must be an accepted Host name (the Host check stays).
-    await writeFile(path.join(dir, 'config.json'), JSON.stringify({ worker_manager: { allowed_hosts: [hostIp] } }));
+    await writeFile(path.join(dir, 'config.json'), JSON.stringify({ worker_manager: { allowed_hosts: [peer.hostIp] } }));
     manager = await startTestManager({ dir, host: '0.0.0.0' });
     token = (await readFile(path.join(dir, TOKEN_FILE), 'utf8')).trim();
-    url = `ws://${hostIp}:${manager.service.port}/`;
+    url = `ws://${peer.hostIp}:${manager.service.port}/`;
   });
 
   afterAll(async () => {
     await manager?.close();
-    // Always: deleting the namespace removes its end of the pair, deleting ours removes both.
-    await ip('link', 'del', hostLink).catch(() => undefined);
-    await ip('netns', 'del', ns).catch(() => undefined);
+    await peer?.remove();
   });
 
   /** One upgrade from inside the namespace: the status it was refused with, or the identify reply. */
@@ -99,8 +77,9 @@ describe.runIf(canMakeNamespace)('a manager bound to 0.0.0.0, reached from a rea
       ws.on('error', (err) => { console.error(err.message); process.exit(2); });
     `;
     // From the repo root, so `ws` resolves from its node_modules.
-    const args = ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', script, JSON.stringify(target), JSON.stringify(options.protocols ?? []), JSON.stringify(options.headers ?? {})];
-    const { stdout } = await run('ip', args, { cwd: root, timeout: 20_000 });
+    const [command, ...prefix] = peer.exec as [string, ...string[]];
+    const args = [...prefix, process.execPath, '--input-type=module', '-e', script, JSON.stringify(target), JSON.stringify(options.protocols ?? []), JSON.stringify(options.headers ?? {})];
+    const { stdout } = await run(command, args, { cwd: root, timeout: 20_000 });
     return JSON.parse(stdout.trim()) as { status?: number; identify?: unknown; protocol?: string };
   }
 
@@ -108,7 +87,7 @@ describe.runIf(canMakeNamespace)('a manager bound to 0.0.0.0, reached from a rea
     expect(await upgradeFromPeer(url)).toEqual({ status: 401 });
     expect(await upgradeFromPeer(url, { headers: { Authorization: 'Bearer wrong-token-wrong-token' } })).toEqual({ status: 401 });
     expect(await upgradeFromPeer(url, { protocols: tokenProtocols(`${token}x`) })).toEqual({ status: 401 });
-    expect(manager.logs.some((line) => line.includes(`Refused WebSocket upgrade from ${peerIp}: no valid token`))).toBe(true);
+    expect(manager.logs.some((line) => line.includes(`Refused WebSocket upgrade from ${peer.peerIp}: no valid token`))).toBe(true);
 
     expect((await upgradeFromPeer(url, { headers: { Authorization: `Bearer ${token}` } })).identify).toMatchObject({ class: 'WorkerManager' });
     // The browser way: the plain protocol is chosen, so the token is never echoed.
@@ -130,8 +109,8 @@ describe.runIf(canMakeNamespace)('a manager bound to 0.0.0.0, reached from a rea
     const env = cliEnv(manager.ports);
     const client = await manager.connect();
     await createWorker(client, manager.workersDir, 'remote-visible');
-    const prefix = ['ip', 'netns', 'exec', ns];
-    const args = ['--dir', clientDir, '--host', hostIp, '--port', String(manager.service.port), 'worker', 'list'];
+    const prefix = peer.exec;
+    const args = ['--dir', clientDir, '--host', peer.hostIp, '--port', String(manager.service.port), 'worker', 'list'];
 
     const refused = await fnwm(args, env, 25_000, prefix);
     expect(refused.exitCode, show(refused)).toBe(1);

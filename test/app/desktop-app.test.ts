@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { runDesktopApp, type DesktopApp } from '../../src-main/app/desktop-app.js';
+import { APP_ENTRY_URL, createAppProtocolHandler } from '../../src-main/app/app-protocol.js';
 import { UntrustedSenderError } from '../../src-main/app/ipc.js';
 import { ManagerClient } from '../../src-main/core/client.js';
 import { isPidAlive } from '../../src-main/core/liveness.js';
@@ -604,6 +605,28 @@ describe('window', () => {
     (await ManagerClient.connect(url, 5000, { Origin: APP_ORIGIN })).close();
     await expect(ManagerClient.connect(url, 5000, { Origin: 'file://' })).rejects.toThrow('403');
     await expect(ManagerClient.connect(url, 5000, { Origin: 'null' })).rejects.toThrow('403');
+  });
+});
+
+describe('CSP per manager URL', () => {
+  it('connect-src names exactly the manager the window uses, in every loopback spelling and for a host chosen with "Use it"', async () => {
+    const page = async (managerUrl: string) => {
+      const response = await createAppProtocolHandler(path.resolve('dist/renderer'), () => managerUrl)(new Request(APP_ENTRY_URL));
+      const html = await response.text();
+      // Only the header: a meta CSP in the page would narrow it to a fixed list.
+      expect(html).not.toMatch(/http-equiv=["']?Content-Security-Policy/i);
+      return /connect-src ([^;]*)/.exec(response.headers.get('content-security-policy') ?? '')?.[1];
+    };
+    expect(await page('ws://127.0.0.1:9380')).toBe("'self' ws://127.0.0.1:9380");
+    expect(await page('ws://localhost:41234')).toBe("'self' ws://localhost:41234");
+    expect(await page('ws://127.0.0.2:9380')).toBe("'self' ws://127.0.0.2:9380");
+    expect(await page('ws://lab-machine.example:9380')).toBe("'self' ws://lab-machine.example:9380");
+    expect(await page('wss://workers.example.org')).toBe("'self' wss://workers.example.org");
+    // CSP cannot name IPv6 literals: the scheme only.
+    expect(await page('ws://[::1]:9380')).toBe("'self' ws:");
+    // No manager yet, or not a WebSocket URL: nothing beyond the app itself.
+    expect(await page('')).toBe("'self'");
+    expect(await page('http://evil.example')).toBe("'self'");
   });
 });
 

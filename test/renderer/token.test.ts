@@ -1,0 +1,46 @@
+/** The dashboard's access token (src-renderer/src/token.ts): when it is asked for, where it is kept. */
+import { describe, expect, it } from 'vitest';
+import { isLoopbackHostname, needsToken, pageToken, socketProtocols, TOKEN_KEY, type PageEnv } from '../../src-renderer/src/token.js';
+
+function env(href: string, stored: Record<string, string> = {}): PageEnv & { stored: Record<string, string>; urls: string[] } {
+  const url = new URL(href);
+  const urls: string[] = [];
+  return {
+    location: { hostname: url.hostname, search: url.search, pathname: url.pathname, hash: url.hash },
+    stored,
+    urls,
+    storage: {
+      getItem: (key) => stored[key] ?? null,
+      setItem: (key, value) => void (stored[key] = value),
+      removeItem: (key) => void delete stored[key],
+    },
+    replaceUrl: (next) => void urls.push(next),
+  };
+}
+
+describe('dashboard token', () => {
+  it('is asked for only on a page from another machine, outside Electron, when the session has none', () => {
+    expect(needsToken(env('http://lab.example:9380/'), false, null)).toBe(true);
+    expect(needsToken(env('http://192.168.1.5:9380/'), false, null)).toBe(true);
+    expect(needsToken(env('http://lab.example:9380/'), false, 'tok')).toBe(false);
+    expect(needsToken(env('http://lab.example:9380/'), true, null)).toBe(false);
+    for (const host of ['localhost', '127.0.0.1', '127.3.4.5', '[::1]', 'app.localhost']) {
+      expect(isLoopbackHostname(host), host).toBe(true);
+      expect(needsToken(env(`http://${host}:9380/`), false, null), host).toBe(false);
+    }
+  });
+
+  it('a ?token= in the address is taken once: stored for the session and removed from the address bar', () => {
+    const page = env('http://lab.example:9380/?token=abc&ws=ws://lab.example:9380#top');
+    expect(pageToken(page)).toBe('abc');
+    expect(page.stored[TOKEN_KEY]).toBe('abc');
+    expect(page.urls).toEqual(['/?ws=ws%3A%2F%2Flab.example%3A9380#top']);
+    expect(pageToken(env('http://lab.example:9380/', { [TOKEN_KEY]: 'kept' }))).toBe('kept');
+    expect(pageToken(env('http://lab.example:9380/'))).toBeNull();
+  });
+
+  it('offers the plain protocol first and the token second, or nothing without a token', () => {
+    expect(socketProtocols('abc')).toEqual(['fnwm', 'fnwm-token.abc']);
+    expect(socketProtocols(null)).toEqual([]);
+  });
+});
