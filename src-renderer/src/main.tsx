@@ -2,11 +2,11 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './components/App.js';
-import { TokenLogin } from './components/TokenLogin.js';
+import { TokenPrompt } from './components/TokenPrompt.js';
 import { HubContext } from './hub-context.js';
 import { resolveManagerUrl } from './manager-url.js';
 import { createApp } from './store.js';
-import { needsToken, pageToken, socketProtocols, TOKEN_KEY, type PageEnv } from './token.js';
+import { mayNeedToken, pageToken, socketProtocols, TOKEN_KEY, type PageEnv } from './token.js';
 
 declare global {
   interface Window {
@@ -27,45 +27,27 @@ const { store, connection } = createApp({
   createSocket: (url) => new WebSocket(url, socketProtocols(token)),
   timers: { setTimeout: (fn, ms) => window.setTimeout(fn, ms), clearTimeout: (handle) => window.clearTimeout(handle as number) },
 });
+connection.start();
 
 const root = createRoot(document.getElementById('root')!);
-/** A browser cannot see the 401: a token whose first connect fails is asked for again. */
-let opened = false;
-store.subscribe((state) => {
-  if (state.connection.status === 'open') opened = true;
-  if (opened || token === null || state.connection.status !== 'reconnecting') return;
-  connection.stop();
-  page.storage.removeItem(TOKEN_KEY);
-  token = null;
-  askForToken('The manager refused that token, or could not be reached.');
-});
-
-function showDashboard(): void {
-  connection.start();
+function render(): void {
+  const prompt = mayNeedToken(page, window.fnwm !== undefined) ? <TokenPrompt host={window.location.host} hasToken={token !== null} onToken={applyToken} /> : undefined;
   root.render(
     <StrictMode>
       <HubContext value={store}>
-        <App />
+        <App banner={prompt} />
       </HubContext>
     </StrictMode>,
   );
 }
 
-function askForToken(problem?: string): void {
-  root.render(
-    <StrictMode>
-      <TokenLogin
-        host={window.location.host}
-        problem={problem}
-        onDone={(given) => {
-          token = given;
-          if (given !== null) page.storage.setItem(TOKEN_KEY, given);
-          showDashboard();
-        }}
-      />
-    </StrictMode>,
-  );
+/** A new token: kept for the session, and the connection starts over with it. */
+function applyToken(given: string): void {
+  token = given;
+  page.storage.setItem(TOKEN_KEY, given);
+  connection.stop();
+  connection.start();
+  render();
 }
 
-if (needsToken(page, window.fnwm !== undefined, token)) askForToken();
-else showDashboard();
+render();

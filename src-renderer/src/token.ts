@@ -1,7 +1,7 @@
 /**
  * The manager's access token in the dashboard (remote access, src-main/core/remote-auth.ts). A page served
- * over a non-loopback address asks for it once and keeps it for the browser session (sessionStorage,
- * gone with the tab); a `?token=` in the page address is taken once and removed from the address bar, so
+ * over a non-loopback address asks for it while it cannot connect, and keeps it for the browser session
+ * (sessionStorage, gone with the tab); a `?token=` in the page address is taken once and removed from the address bar, so
  * it stays out of history and bookmarks. Loopback pages and the Electron window never need one.
  */
 import { tokenProtocols } from '../../src-main/core/token-protocol.js';
@@ -33,9 +33,9 @@ export function pageToken(env: PageEnv): string | null {
   return env.storage.getItem(TOKEN_KEY);
 }
 
-/** Whether to ask for a token before connecting: a page from another machine without one. */
-export function needsToken(env: PageEnv, inElectron: boolean, token: string | null): boolean {
-  return !inElectron && token === null && !isLoopbackHostname(env.location.hostname);
+/** Whether the page may need a token: a page from another machine (the Electron window never does). */
+export function mayNeedToken(env: PageEnv, inElectron: boolean): boolean {
+  return !inElectron && !isLoopbackHostname(env.location.hostname);
 }
 
 /** The subprotocols a browser WebSocket offers: with a token, the plain one plus the token. */

@@ -1,6 +1,6 @@
 /** The dashboard's access token (src-renderer/src/token.ts): when it is asked for, where it is kept. */
 import { describe, expect, it } from 'vitest';
-import { isLoopbackHostname, needsToken, pageToken, socketProtocols, TOKEN_KEY, type PageEnv } from '../../src-renderer/src/token.js';
+import { isLoopbackHostname, mayNeedToken, pageToken, socketProtocols, TOKEN_KEY, type PageEnv } from '../../src-renderer/src/token.js';
 
 function env(href: string, stored: Record<string, string> = {}): PageEnv & { stored: Record<string, string>; urls: string[] } {
   const url = new URL(href);
@@ -19,14 +19,13 @@ function env(href: string, stored: Record<string, string> = {}): PageEnv & { sto
 }
 
 describe('dashboard token', () => {
-  it('is asked for only on a page from another machine, outside Electron, when the session has none', () => {
-    expect(needsToken(env('http://lab.example:9380/'), false, null)).toBe(true);
-    expect(needsToken(env('http://192.168.1.5:9380/'), false, null)).toBe(true);
-    expect(needsToken(env('http://lab.example:9380/'), false, 'tok')).toBe(false);
-    expect(needsToken(env('http://lab.example:9380/'), true, null)).toBe(false);
+  it('may be needed only on a page from another machine, outside Electron', () => {
+    expect(mayNeedToken(env('http://lab.example:9380/'), false)).toBe(true);
+    expect(mayNeedToken(env('http://192.168.1.5:9380/'), false)).toBe(true);
+    expect(mayNeedToken(env('http://lab.example:9380/'), true)).toBe(false);
     for (const host of ['localhost', '127.0.0.1', '127.3.4.5', '[::1]', 'app.localhost']) {
       expect(isLoopbackHostname(host), host).toBe(true);
-      expect(needsToken(env(`http://${host}:9380/`), false, null), host).toBe(false);
+      expect(mayNeedToken(env(`http://${host}:9380/`), false), host).toBe(false);
     }
   });
 
