@@ -5,7 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, protocol, shell, Tray } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, protocol, safeStorage, shell, Tray } from 'electron';
 import { createLogger } from './core/log.js';
 import { defaultRendererDir } from './core/ui-server.js';
 import { deferredFileLog } from './app/app-log.js';
@@ -64,6 +64,7 @@ void runDesktopApp({
   },
   registerAppProtocol: (handler) => protocol.handle(APP_SCHEME, handler),
   loginItem,
+  secrets: safeStorage,
   paths: {
     preload: path.join(here, '../preload/index.cjs'),
     renderer: defaultRendererDir(import.meta.url),

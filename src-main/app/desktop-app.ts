@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { App, BrowserWindow, BrowserWindowConstructorOptions, Dialog, Menu, Shell, Tray } from 'electron';
-import { ManagerClient } from '../core/client.js';
+import { ManagerClient, UnauthorizedError } from '../core/client.js';
 import type { Logger } from '../core/log.js';
 import { portTakenBy, type PortOccupant } from '../core/port-occupant.js';
 import { exitText, isRunningState, type ManagerMessage, type WorkerIdRequestType, type WorkerRuntime, type WorkerStatesMessage } from '../core/protocol.js';
@@ -15,6 +15,7 @@ import { APP_ENTRY_URL, createAppProtocolHandler } from './app-protocol.js';
 import { createIpc, type IpcMainSlice } from './ipc.js';
 import type { AppInfo } from './ipc-channels.js';
 import { parseLaunchOptions } from './launch-options.js';
+import { sealToken, tokenForManager, validToken, type SecretBox } from './manager-tokens.js';
 import type { LoginItem } from './login-item.js';
 import { defaultSettings, SettingsStore } from './settings.js';
 import { trayIcon, trayMenu, statusLine, type ManagerPhase, type TrayActions, type TrayIcon, type TrayState, type WorkerAction } from './tray-menu.js';
@@ -45,6 +46,8 @@ export interface DesktopDeps {
   log: Logger;
   /** Extra service options (the tests' short deadlines). */
   serviceOptions?: Partial<ServiceOptions>;
+  /** Electron's safeStorage, for the tokens of managers on other machines (absent: kept as plain text, 0600). */
+  secrets?: SecretBox;
   /** How long "Take over" waits for the other manager to free the port. */
   takeOverTimeoutMs?: number;
 }
@@ -287,13 +290,20 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     otherWatch = undefined;
     previous?.close();
     try {
-      const client = await ManagerClient.connect(url);
+      const token = await managerToken(url);
+      const client = await ManagerClient.connect(url, 5000, token === null ? undefined : { Authorization: `Bearer ${token}` });
       otherWatch = client;
       // A replaced watch closing says nothing about the manager.
       client.socket.once('close', () => otherWatch === client && otherGone(url));
-    } catch {
-      otherGone(url);
+    } catch (err) {
+      // It runs but wants its token: the window asks for it, then the watch starts again.
+      if (err instanceof UnauthorizedError) log.warn(`The Workermanager on ${url} needs its access token; the window asks for it`);
+      else otherGone(url);
     }
+  }
+
+  function managerToken(url: string): Promise<string | null> {
+    return tokenForManager(url, currentSettings().managerTokens, deps.secrets, { overrides: launch.overrides, env: deps.env, log });
   }
 
   function otherGone(url: string): void {
@@ -505,6 +515,15 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     return setStartAtLogin(enabled);
   });
   ipc.handle('logs:open', openLogsFolder);
+  ipc.handle('manager:token', () => (target.managerUrl === '' ? null : managerToken(target.managerUrl)));
+  ipc.handle('manager:set-token', async (token) => {
+    const valid = validToken(token);
+    if (target.managerUrl === '') throw new Error('The window uses no manager yet');
+    const host = new URL(target.managerUrl).host;
+    await store.update({ managerTokens: { ...store.get().managerTokens, [host]: sealToken(valid, deps.secrets) } });
+    // The window reconnects with the token now; the app's own watch of that manager starts again too.
+    if (target.mode === 'other') await watchOther(target.managerUrl);
+  });
   ipc.handle('external:open', async (url) => {
     const allowed = externalUrl(url);
     if (allowed === undefined) throw new Error('Only http and https links can be opened');

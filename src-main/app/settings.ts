@@ -17,6 +17,8 @@ export interface AppSettings {
   quitOnWindowClose: boolean;
   /** Interpreter for workers without a venv (as FUNCNODES_PYTHON); null: the manager's usual lookup. */
   python: string | null;
+  /** Access tokens of managers on other machines, per `host:port`, sealed (manager-tokens.ts). */
+  managerTokens: Record<string, string>;
 }
 
 export type WorkersOnQuit = 'ask' | 'stop' | 'keep';
@@ -26,7 +28,7 @@ export class SettingsError extends Error {}
 
 /** Tray icons may be invisible on Linux desktops, so there closing the window quits by default. */
 export function defaultSettings(platform: NodeJS.Platform): AppSettings {
-  return { startHidden: false, workersOnQuit: 'ask', quitOnWindowClose: platform === 'linux', python: null };
+  return { startHidden: false, workersOnQuit: 'ask', quitOnWindowClose: platform === 'linux', python: null, managerTokens: {} };
 }
 
 /** Checks a (partial) settings object key by key; throws naming the first bad key. */
@@ -48,6 +50,12 @@ export function parseSettingsPatch(value: unknown): Partial<AppSettings> {
       case 'keepWorkers':
         if (typeof item !== 'boolean') throw new SettingsError(`Setting ${key} must be true or false`);
         patch.workersOnQuit ??= item ? 'keep' : 'ask';
+        break;
+      case 'managerTokens':
+        if (typeof item !== 'object' || item === null || Array.isArray(item) || Object.values(item).some((v) => typeof v !== 'string')) {
+          throw new SettingsError('Setting managerTokens must map host:port to text');
+        }
+        patch.managerTokens = { ...(item as Record<string, string>) };
         break;
       case 'python':
         if (item !== null && (typeof item !== 'string' || item.trim() === '')) throw new SettingsError('Setting python must be a path or null');

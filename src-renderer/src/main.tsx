@@ -11,7 +11,7 @@ import { mayNeedToken, pageToken, socketProtocols, TOKEN_KEY, type PageEnv } fro
 declare global {
   interface Window {
     /** Set by the Electron preload (src-preload); absent in a browser. */
-    fnwm?: { managerUrl?: string };
+    fnwm?: { managerUrl?: string; managerToken(): Promise<string | null>; setManagerToken(token: string): Promise<void> };
   }
 }
 
@@ -20,18 +20,20 @@ const page: PageEnv = {
   storage: window.sessionStorage,
   replaceUrl: (url) => window.history.replaceState(null, '', url),
 };
-let token = pageToken(page);
+const bridge = window.fnwm;
+const managerUrl = resolveManagerUrl(bridge?.managerUrl, window.location);
+// The window asks the app (it keeps tokens per manager); a browser page keeps its own for the session.
+let token = bridge ? null : pageToken(page);
 
 const { store, connection } = createApp({
-  url: resolveManagerUrl(window.fnwm?.managerUrl, window.location),
+  url: managerUrl,
   createSocket: (url) => new WebSocket(url, socketProtocols(token)),
   timers: { setTimeout: (fn, ms) => window.setTimeout(fn, ms), clearTimeout: (handle) => window.clearTimeout(handle as number) },
 });
-connection.start();
 
 const root = createRoot(document.getElementById('root')!);
 function render(): void {
-  const prompt = mayNeedToken(page, window.fnwm !== undefined) ? <TokenPrompt host={window.location.host} hasToken={token !== null} onToken={applyToken} /> : undefined;
+  const prompt = mayNeedToken(page, managerUrl, bridge !== undefined) ? <TokenPrompt host={new URL(managerUrl).host} hasToken={token !== null} inApp={bridge !== undefined} onToken={applyToken} /> : undefined;
   root.render(
     <StrictMode>
       <HubContext value={store}>
@@ -41,13 +43,19 @@ function render(): void {
   );
 }
 
-/** A new token: kept for the session, and the connection starts over with it. */
+/** A new token: kept (for the session, or by the app), and the connection starts over with it. */
 function applyToken(given: string): void {
   token = given;
-  page.storage.setItem(TOKEN_KEY, given);
+  if (bridge) void bridge.setManagerToken(given).catch((err: unknown) => console.error(`Keeping the token failed: ${(err as Error).message}`));
+  else page.storage.setItem(TOKEN_KEY, given);
   connection.stop();
   connection.start();
   render();
 }
 
-render();
+async function start(): Promise<void> {
+  if (bridge) token = await bridge.managerToken().catch(() => null);
+  connection.start();
+  render();
+}
+void start();

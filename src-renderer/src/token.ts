@@ -4,7 +4,9 @@
  * (sessionStorage, gone with the tab); a `?token=` in the page address is taken once and removed from the address bar, so
  * it stays out of history and bookmarks. Loopback pages and the Electron window never need one.
  */
-import { tokenProtocols } from '../../src-main/core/token-protocol.js';
+import { isLoopbackHostname, tokenProtocols } from '../../src-main/core/token-protocol.js';
+
+export { isLoopbackHostname };
 
 export const TOKEN_KEY = 'fnwm-token';
 
@@ -12,11 +14,6 @@ export interface PageEnv {
   location: { hostname: string; search: string; pathname: string; hash: string };
   storage: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
   replaceUrl(url: string): void;
-}
-
-export function isLoopbackHostname(hostname: string): boolean {
-  const bare = hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  return bare === 'localhost' || bare.endsWith('.localhost') || bare === '::1' || /^127\.\d+\.\d+\.\d+$/.test(bare);
 }
 
 /** The token this page has (the address's one-time `token`, stored; else the session's). */
@@ -33,9 +30,14 @@ export function pageToken(env: PageEnv): string | null {
   return env.storage.getItem(TOKEN_KEY);
 }
 
-/** Whether the page may need a token: a page from another machine (the Electron window never does). */
-export function mayNeedToken(env: PageEnv, inElectron: boolean): boolean {
-  return !inElectron && !isLoopbackHostname(env.location.hostname);
+/** Whether a token may be needed: a page from another machine, or the app's window using a manager on one. */
+export function mayNeedToken(env: PageEnv, managerUrl: string, inElectron: boolean): boolean {
+  if (!inElectron) return !isLoopbackHostname(env.location.hostname);
+  try {
+    return !isLoopbackHostname(new URL(managerUrl).hostname);
+  } catch {
+    return false;
+  }
 }
 
 /** The subprotocols a browser WebSocket offers: with a token, the plain one plus the token. */

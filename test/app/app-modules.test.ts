@@ -24,7 +24,7 @@ afterEach(async () => {
 
 describe('settings', () => {
   it('defaults: closing the window quits on Linux only', () => {
-    expect(defaultSettings('linux')).toEqual({ startHidden: false, workersOnQuit: 'ask', quitOnWindowClose: true, python: null });
+    expect(defaultSettings('linux')).toEqual({ startHidden: false, workersOnQuit: 'ask', quitOnWindowClose: true, python: null, managerTokens: {} });
     expect(defaultSettings('darwin').quitOnWindowClose).toBe(false);
     expect(defaultSettings('win32').quitOnWindowClose).toBe(false);
   });
@@ -35,12 +35,12 @@ describe('settings', () => {
     expect(await store.load()).toEqual(defaultSettings('linux'));
     await store.update({ workersOnQuit: 'keep', python: '/opt/py/bin/python' });
     const saved = await readFile(file, 'utf8');
-    for (const bad of [{ workersOnQuit: 'maybe' }, { keepWorkers: 1 }, { python: '' }, { colour: 'red' }, [], null, 'x']) {
+    for (const bad of [{ workersOnQuit: 'maybe' }, { managerTokens: { 'lab:9380': 1 } }, { keepWorkers: 1 }, { python: '' }, { colour: 'red' }, [], null, 'x']) {
       await expect(store.update(bad)).rejects.toThrow(/Setting|Unknown setting|JSON object/);
     }
     expect(await readFile(file, 'utf8')).toBe(saved);
     const again = new SettingsStore(file, defaultSettings('linux'), createLogger('error', () => undefined));
-    expect(await again.load()).toEqual({ startHidden: false, workersOnQuit: 'keep', quitOnWindowClose: true, python: '/opt/py/bin/python' });
+    expect(await again.load()).toEqual({ startHidden: false, workersOnQuit: 'keep', quitOnWindowClose: true, python: '/opt/py/bin/python', managerTokens: {} });
     // A file from before the quit choice: its keepWorkers boolean keeps its meaning.
     await writeFile(file, '{"keepWorkers": true}');
     expect((await again.load()).workersOnQuit).toBe('keep');

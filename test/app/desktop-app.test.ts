@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import path from 'node:path';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -19,6 +19,9 @@ import { rawText } from '../../src-main/core/ws-text.js';
 import { electronFakes, preventable, type Fakes } from '../helpers/electron-fakes.js';
 import { createWorker, killWorkers, makeTempDir, startTestManager, testEnv, waitFor, type TestManager } from '../helpers/manager.js';
 import { randomPortRange } from '../helpers/standin.js';
+import { canMakeNamespace, makePeerNamespace } from '../helpers/netns.js';
+import { TOKEN_FILE } from '../../src-main/core/remote-auth.js';
+import { NEEDS_TOKEN_PY } from '../../src-main/core/port-occupant.js';
 
 const FAST = { lifecycle: { stopTimeoutMs: 3000, killGraceMs: 500, connectTimeoutMs: 10_000, startTimeoutMs: 15_000 } };
 
@@ -41,13 +44,14 @@ interface LaunchOptions {
   dir?: string;
   service?: Partial<ServiceOptions>;
   autoReady?: boolean;
+  host?: string;
 }
 
 /** The fakes for one launch, not yet run; the dir and its workers are cleaned up after the test. */
 async function prepare(options: LaunchOptions = {}): Promise<{ fakes: Fakes; dir: string }> {
   const dir = options.dir ?? (await makeTempDir('fnwm-app-'));
   const fakes = electronFakes({
-    argv: ['/app', '--dir', dir, '--host', '127.0.0.1', '--port', String(options.port ?? 0), ...(options.extraArgs ?? [])],
+    argv: ['/app', '--dir', dir, '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0), ...(options.extraArgs ?? [])],
     env: testEnv(randomPortRange(), options.env),
     dir,
     platform: options.platform,
@@ -605,6 +609,64 @@ describe('window', () => {
     (await ManagerClient.connect(url, 5000, { Origin: APP_ORIGIN })).close();
     await expect(ManagerClient.connect(url, 5000, { Origin: 'file://' })).rejects.toThrow('403');
     await expect(ManagerClient.connect(url, 5000, { Origin: 'null' })).rejects.toThrow('403');
+  });
+});
+
+describe.runIf(canMakeNamespace)('"Use it" for a manager that wants its token', () => {
+  it('the window gets this machine\'s token first, stores the one the user gives (sealed), and the app then watches that manager', async () => {
+    const peer = await makePeerNamespace();
+    cleanups.push(() => peer.remove());
+    // A manager bound to 0.0.0.0 elsewhere (its own config dir and token); this app is set to the same
+    // port on a non-loopback address of this machine, so it reaches that manager as a remote peer.
+    const mdir = await makeTempDir('fnwm-remote-');
+    await writeFile(path.join(mdir, 'config.json'), JSON.stringify({ worker_manager: { allowed_hosts: [peer.hostIp] } }));
+    const remote = await startTestManager({ dir: mdir, host: '0.0.0.0' });
+    let remoteRunning = true;
+    cleanups.push(async () => void (remoteRunning && (await remote.close())));
+    const token = (await readFile(path.join(mdir, TOKEN_FILE), 'utf8')).trim();
+
+    const { fakes, dir } = await prepare({ host: peer.hostIp, port: remote.service.port });
+    const sealed: string[] = [];
+    fakes.deps.secrets = {
+      isEncryptionAvailable: () => true,
+      encryptString: (text) => {
+        sealed.push(text);
+        return Buffer.from(`sealed:${text}`);
+      },
+      decryptString: (data) => data.toString().replace(/^sealed:/, ''),
+    };
+    fakes.dialogAnswers.push(0);
+    const app = (await runDesktopApp(fakes.deps))!;
+    await waitFor(() => app.state().manager.phase === 'client', 10_000, '"Use it"');
+    const url = `ws://${peer.hostIp}:${remote.service.port}`;
+    expect(fakes.dialogs[0].options.detail).toContain(NEEDS_TOKEN_PY);
+    const win = fakes.windows.at(-1)!;
+    expect(win.managerUrl).toBe(url);
+    const trusted = { sender: win.webContents, senderFrame: win.webContents.mainFrame };
+    // First guess: this machine's own token file (the app's config dir, made when it tried to bind beyond
+    // loopback); here that manager has another config, so the window gets refused and asks the user.
+    const ownToken = (await readFile(path.join(dir, TOKEN_FILE), 'utf8')).trim();
+    expect(ownToken).not.toBe(token);
+    expect(await fakes.ipc.invoke('manager:token', trusted)).toBe(ownToken);
+    await expect(fakes.ipc.invoke('manager:set-token', trusted, 'has spaces in it, too')).rejects.toThrow('without spaces');
+
+    await waitFor(() => fakes.logs.some((line) => line.includes('needs its access token; the window asks for it')), 5000, "the app's watch to be refused");
+    const refusals = remote.logs.filter((line) => line.includes('no valid token')).length;
+    await fakes.ipc.invoke('manager:set-token', trusted, token);
+    expect(sealed).toEqual([token]);
+    const file = JSON.parse(await readFile(path.join(dir, 'userData', 'settings.json'), 'utf8')) as { managerTokens: Record<string, string> };
+    expect(file.managerTokens).toEqual({ [`${peer.hostIp}:${remote.service.port}`]: `safe:${Buffer.from(`sealed:${token}`).toString('base64')}` });
+    expect((await stat(path.join(dir, 'userData', 'settings.json'))).mode & 0o777).toBe(0o600);
+    expect(await fakes.ipc.invoke('manager:token', trusted)).toBe(token);
+
+    // The app's watch of that manager (refused with this machine's token) got in with the given one: when
+    // that manager stops, the app says so.
+    remoteRunning = false;
+    await remote.close();
+    await waitFor(() => fakes.notifications.some((n) => n.title === 'The Workermanager has stopped'), 10_000, 'the notice');
+    expect(remote.logs.filter((line) => line.includes('no valid token'))).toHaveLength(refusals);
+    fakes.app.quit();
+    await app.exited;
   });
 });
 

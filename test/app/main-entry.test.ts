@@ -34,6 +34,7 @@ vi.mock('electron', async () => {
     dialog: { showMessageBox: () => Promise.resolve({ response: 0 }) },
     Menu: { buildFromTemplate: (template: unknown) => ({ template }) },
     nativeImage: { createFromPath: (file: string) => ({ file }) },
+    safeStorage: { isEncryptionAvailable: () => false, encryptString: () => Buffer.alloc(0), decryptString: () => '' },
     Tray: function Tray(image: { file: string }) {
       const tray = fakes.createFakeTray(app, image.file);
       state.trays.push(tray);

@@ -60,6 +60,8 @@ describe('preload (built)', () => {
     await call('setStartAtLogin', true);
     await call('openLogsFolder');
     await call('openExternal', 'https://funcnodes.example/');
+    await call('managerToken');
+    await call('setManagerToken', 'a-token-of-some-length');
     expect(invoked).toEqual([
       ['app:info'],
       ['settings:get'],
@@ -68,6 +70,8 @@ describe('preload (built)', () => {
       ['login:set', true],
       ['logs:open'],
       ['external:open', 'https://funcnodes.example/'],
+      ['manager:token'],
+      ['manager:set-token', 'a-token-of-some-length'],
     ]);
     expect(new Set(invoked.map((args) => args[0]))).toEqual(new Set(IPC_CHANNELS));
   });

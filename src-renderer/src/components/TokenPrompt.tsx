@@ -6,7 +6,8 @@
 import { useState, type FormEvent } from 'react';
 import { useHub } from '../hub-context.js';
 
-export function TokenPrompt({ host, hasToken, onToken }: { host: string; hasToken: boolean; onToken: (token: string) => void }) {
+/** `host`: the manager's; `inApp`: the desktop app's window, where the app keeps the token. */
+export function TokenPrompt({ host, hasToken, inApp, onToken }: { host: string; hasToken: boolean; inApp: boolean; onToken: (token: string) => void }) {
   const status = useHub((s) => s.connection.status);
   const [token, setToken] = useState('');
   if (status === 'open') return null;
@@ -20,7 +21,8 @@ export function TokenPrompt({ host, hasToken, onToken }: { host: string; hasToke
     <form className="token-prompt form" onSubmit={submit} aria-label="Access token">
       <p>
         {hasToken ? 'The Workermanager did not accept this access token, or cannot be reached.' : `The Workermanager on ${host} is reached over the network and may need its access token`}{' '}
-        (the file <code>manager_token</code> in its FuncNodes config dir). It is kept for this browser session only.
+        (the file <code>manager_token</code> in its FuncNodes config dir).{' '}
+        {inApp ? 'The app keeps it, encrypted where the system offers a keychain.' : 'It is kept for this browser session only.'}
       </p>
       <label>
         Access token
