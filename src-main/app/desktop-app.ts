@@ -201,7 +201,7 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
 
   function serviceOptions(): ServiceOptions {
     const python = store.get().python;
-    return { ...launch.overrides, ...deps.serviceOptions, env: python === null ? deps.env : { ...deps.env, FUNCNODES_PYTHON: python }, log };
+    return { ...launch.overrides, auth: launch.auth, ...deps.serviceOptions, env: python === null ? deps.env : { ...deps.env, FUNCNODES_PYTHON: python }, log };
   }
 
   /** Starts the in-process manager; with `retryMs`, keeps trying while the port is still taken (take-over). A start in progress is joined. */

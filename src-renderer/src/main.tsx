@@ -33,7 +33,7 @@ const { store, connection } = createApp({
 
 const root = createRoot(document.getElementById('root')!);
 function render(): void {
-  const prompt = mayNeedToken(page, managerUrl, bridge !== undefined) ? <TokenPrompt host={new URL(managerUrl).host} hasToken={token !== null} inApp={bridge !== undefined} onToken={applyToken} /> : undefined;
+  const prompt = mayNeedToken(managerUrl) ? <TokenPrompt host={new URL(managerUrl).host} hasToken={token !== null} inApp={bridge !== undefined} onToken={applyToken} /> : undefined;
   root.render(
     <StrictMode>
       <HubContext value={store}>

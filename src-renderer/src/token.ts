@@ -30,9 +30,8 @@ export function pageToken(env: PageEnv): string | null {
   return env.storage.getItem(TOKEN_KEY);
 }
 
-/** Whether a token may be needed: a page from another machine, or the app's window using a manager on one. */
-export function mayNeedToken(env: PageEnv, managerUrl: string, inElectron: boolean): boolean {
-  if (!inElectron) return !isLoopbackHostname(env.location.hostname);
+/** Whether a token may be needed: the manager the page talks to is on another machine. */
+export function mayNeedToken(managerUrl: string): boolean {
   try {
     return !isLoopbackHostname(new URL(managerUrl).hostname);
   } catch {

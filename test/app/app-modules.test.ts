@@ -137,18 +137,21 @@ describe('start at login', () => {
 
 describe('command line', () => {
   it('takes the CLI options and --hidden, ignores Chromium switches and the app path', () => {
-    expect(parseLaunchOptions(['/opt/fnwm/app', '--no-sandbox', '--hidden', '--dir', '/d', '--host', '127.0.0.1', '--port', '9390'])).toEqual({
+    expect(parseLaunchOptions(['/opt/fnwm/app', '--no-sandbox', '--hidden', '--dir', '/d', '--host', '127.0.0.1', '--port', '9390', '--token-file', '/t'])).toEqual({
       hidden: true,
       overrides: { dir: '/d', host: '127.0.0.1', port: 9390 },
+      auth: { tokenFile: '/t' },
       problems: [],
     });
-    expect(parseLaunchOptions([])).toEqual({ hidden: false, overrides: {}, problems: [] });
+    expect(parseLaunchOptions(['--no-auth']).auth).toEqual({ auth: false });
+    expect(parseLaunchOptions([])).toEqual({ hidden: false, overrides: {}, auth: {}, problems: [] });
   });
 
   it('a bad value is reported and ignored', () => {
     expect(parseLaunchOptions(['--port', 'http', '--dir'])).toEqual({
       hidden: false,
       overrides: {},
+      auth: {},
       problems: ['--dir needs a value', '--port http is not a port number; using the configured port'],
     });
   });
