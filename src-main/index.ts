@@ -5,10 +5,10 @@
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, protocol, shell, Tray } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, protocol, safeStorage, shell, Tray } from 'electron';
 import { createLogger } from './core/log.js';
 import { defaultRendererDir } from './core/ui-server.js';
-import { rotatingFileSink } from './app/app-log.js';
+import { deferredFileLog } from './app/app-log.js';
 import { APP_SCHEME, APP_SCHEME_PRIVILEGES } from './app/app-protocol.js';
 import { runDesktopApp } from './app/desktop-app.js';
 import { osLoginItem, xdgLoginItem } from './app/login-item.js';
@@ -22,9 +22,10 @@ const APP_ID = 'org.funcnodes.workermanager';
 protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: APP_SCHEME_PRIVILEGES }]);
 if (process.platform === 'win32') app.setAppUserModelId(APP_ID);
 
-const sink = rotatingFileSink(path.join(app.getPath('logs'), 'main.log'));
+// The file opens once this instance holds the lock and the app is ready (runDesktopApp calls openLog).
+const mainLog = deferredFileLog();
 const log = createLogger('info', (line) => {
-  sink(line);
+  mainLog.write(line);
   process.stderr.write(`${line}\n`);
 });
 
@@ -51,6 +52,7 @@ void runDesktopApp({
   platform: process.platform,
   env: process.env,
   app,
+  openLog: (logsDir) => mainLog.open(path.join(logsDir, 'main.log')),
   ipcMain,
   shell,
   dialog,
@@ -62,6 +64,7 @@ void runDesktopApp({
   },
   registerAppProtocol: (handler) => protocol.handle(APP_SCHEME, handler),
   loginItem,
+  secrets: safeStorage,
   paths: {
     preload: path.join(here, '../preload/index.cjs'),
     renderer: defaultRendererDir(import.meta.url),

@@ -20,6 +20,8 @@ export const fnwmApi = {
   setStartAtLogin: invoke('login:set'),
   openLogsFolder: invoke('logs:open'),
   openExternal: invoke('external:open'),
+  managerToken: invoke('manager:token'),
+  setManagerToken: invoke('manager:set-token'),
 };
 
 export type FnwmApi = typeof fnwmApi;

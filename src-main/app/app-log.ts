@@ -34,6 +34,27 @@ export function rotatingFileSink(file: string, { maxBytes = 1024 * 1024, keep = 
   };
 }
 
+/**
+ * The main log before its file may be opened (Electron's logs dir exists only after `ready`, and a second
+ * instance must never touch the first one's file): lines wait in memory, at most `limit`, and go to the
+ * file in order once `open` is called.
+ */
+export function deferredFileLog(limit = 1000, sinkFor: (file: string) => (line: string) => void = rotatingFileSink) {
+  let sink: ((line: string) => void) | undefined;
+  const early: string[] = [];
+  return {
+    write(line: string): void {
+      if (sink) sink(line);
+      else if (early.length < limit) early.push(line);
+    },
+    open(file: string): void {
+      if (sink) return;
+      sink = sinkFor(file);
+      for (const line of early.splice(0)) sink(line);
+    },
+  };
+}
+
 function fileSize(file: string): number {
   try {
     return statSync(file).size;

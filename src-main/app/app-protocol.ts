@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { APP_ORIGIN } from '../core/service.js';
-import { CONTENT_TYPES, contentSecurityPolicy, resolveFile } from '../core/ui-server.js';
+import { CONTENT_TYPES, pagePolicy, resolveFile } from '../core/ui-server.js';
 
 const origin = new URL(APP_ORIGIN);
 export const APP_SCHEME = origin.protocol.slice(0, -1);
@@ -25,6 +25,22 @@ export function isAppUrl(url: string): boolean {
   }
 }
 
+/**
+ * The window's `connect-src` for the manager it uses: exactly its scheme, host and port. CSP has no syntax
+ * for IPv6 literals (host-char is letters, digits and "-"), so a manager on one (`[::1]`) gets its scheme
+ * only; the page still runs only its own scripts. No manager yet: nothing beyond 'self'.
+ */
+export function managerConnectSource(managerUrl: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(managerUrl);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') return undefined;
+  return url.hostname.startsWith('[') ? url.protocol : `${url.protocol}//${url.host}`;
+}
+
 /** `managerUrl()` names the manager the page may connect to, for the CSP's connect-src. */
 export function createAppProtocolHandler(rendererDir: string, managerUrl: () => string): (request: Request) => Promise<Response> {
   const root = path.resolve(rendererDir);
@@ -37,7 +53,7 @@ export function createAppProtocolHandler(rendererDir: string, managerUrl: () => 
       status: 200,
       headers: {
         'Content-Type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream',
-        'Content-Security-Policy': contentSecurityPolicy(new URL(managerUrl()).host),
+        'Content-Security-Policy': pagePolicy(managerConnectSource(managerUrl())),
         'X-Content-Type-Options': 'nosniff',
       },
     });

@@ -6,15 +6,16 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { App, BrowserWindow, BrowserWindowConstructorOptions, Dialog, Menu, Shell, Tray } from 'electron';
-import { ManagerClient } from '../core/client.js';
+import { ManagerClient, UnauthorizedError } from '../core/client.js';
 import type { Logger } from '../core/log.js';
 import { portTakenBy, type PortOccupant } from '../core/port-occupant.js';
-import { exitText, type ManagerMessage, type WorkerIdRequestType, type WorkerRuntime, type WorkerStatesMessage } from '../core/protocol.js';
+import { exitText, isRunningState, type ManagerMessage, type WorkerIdRequestType, type WorkerRuntime, type WorkerStatesMessage } from '../core/protocol.js';
 import { startManagerService, type ManagerService, type ServiceOptions } from '../core/service.js';
 import { APP_ENTRY_URL, createAppProtocolHandler } from './app-protocol.js';
 import { createIpc, type IpcMainSlice } from './ipc.js';
 import type { AppInfo } from './ipc-channels.js';
 import { parseLaunchOptions } from './launch-options.js';
+import { sealToken, tokenForManager, validToken, type SecretBox } from './manager-tokens.js';
 import type { LoginItem } from './login-item.js';
 import { defaultSettings, SettingsStore } from './settings.js';
 import { trayIcon, trayMenu, statusLine, type ManagerPhase, type TrayActions, type TrayIcon, type TrayState, type WorkerAction } from './tray-menu.js';
@@ -30,6 +31,8 @@ export interface DesktopDeps {
   platform: NodeJS.Platform;
   env: Record<string, string | undefined>;
   app: Pick<App, 'requestSingleInstanceLock' | 'on' | 'whenReady' | 'quit' | 'getVersion' | 'getPath'>;
+  /** Starts writing the main log into Electron's logs dir: only the instance that holds the lock, after ready. */
+  openLog(logsDir: string): void;
   ipcMain: IpcMainSlice;
   shell: Pick<Shell, 'openExternal' | 'openPath'>;
   dialog: Pick<Dialog, 'showMessageBox'>;
@@ -43,6 +46,8 @@ export interface DesktopDeps {
   log: Logger;
   /** Extra service options (the tests' short deadlines). */
   serviceOptions?: Partial<ServiceOptions>;
+  /** Electron's safeStorage, for the tokens of managers on other machines (absent: kept as plain text, 0600). */
+  secrets?: SecretBox;
   /** How long "Take over" waits for the other manager to free the port. */
   takeOverTimeoutMs?: number;
 }
@@ -62,7 +67,14 @@ const OPERATIONS: Record<WorkerAction, { type: WorkerIdRequestType; verb: string
   restart: { type: 'restart_worker', verb: 'Restarting' },
 };
 
-/** Returns undefined in a second instance, which hands its arguments to the first and quits. */
+/** What to do with the workers a stop would end: the user's answer, or "cancel" to not stop at all. */
+type StopAnswer = 'stop' | 'keep' | 'cancel';
+
+/**
+ * Returns undefined in a second instance, which hands its arguments to the first and quits. The order is
+ * Electron's: the single-instance lock first (a second instance touches nothing, not even the log), the
+ * quit handler from the first moment, paths only after `ready`.
+ */
 export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | undefined> {
   const { app, log, shell } = deps;
   const launch = parseLaunchOptions(deps.argv);
@@ -71,7 +83,6 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     app.quit();
     return undefined;
   }
-  for (const problem of launch.problems) log.warn(problem);
 
   let phase: ManagerPhase = { phase: 'starting' };
   const workers = new Map<string, WorkerRuntime>();
@@ -79,52 +90,65 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   /** The manager the window talks to. */
   let target: Omit<AppInfo, 'version'> = { managerUrl: '', mode: 'own', py: null };
   let win: WindowLike | undefined;
+  /** What exists only after ready: until then (and for a quit before it) the default settings apply. */
+  const afterReady: { tray?: TrayLike; settings?: SettingsStore } = {};
+  const currentSettings = () => afterReady.settings?.get() ?? defaultSettings(deps.platform);
   let quitting = false;
+  /** A quit is waiting for the user's answer about running workers. */
+  let askingToQuit = false;
+  /** Start-up has finished (a second launch before it is honoured then). */
+  let started = false;
+  let showWhenStarted = false;
+  /** Workers whose operation the tray began: the tray's own failure notice covers them. */
+  const trayOps = new Set<string>();
   /** The connection that tells when a manager used through "Use it" goes away. */
   let otherWatch: ManagerClient | undefined;
-  /** A start in progress; quitting waits for it, then stops what it started. */
-  let pendingStart: Promise<void> = Promise.resolve();
+  /** The one start in progress: another start joins it, and quitting waits for exactly it. */
+  let starting: Promise<void> | undefined;
   let readyToExit = false;
   let markExited: () => void = () => undefined;
   const exited = new Promise<void>((resolve) => (markExited = resolve));
 
+  // From the first moment: a quit during start-up waits for the start, then stops what it started.
+  app.on('before-quit', (event) => {
+    if (readyToExit) return;
+    event.preventDefault();
+    if (quitting || askingToQuit) return;
+    void beginQuit();
+  });
+  // Electron delivers it after ready; during start-up there is no manager to show yet, so it waits.
   app.on('second-instance', (_event, argv) => {
     log.info(`Second launch: ${argv.join(' ')}`);
-    if (!parseLaunchOptions(argv).hidden) showWindow();
+    if (parseLaunchOptions(argv).hidden) return;
+    if (started) showWindow();
+    else showWhenStarted = true;
   });
   // macOS: clicking the Dock icon.
   app.on('activate', () => showWindow());
   // Without a listener Electron quits when the last window closes; the tray keeps the app unless set otherwise.
   app.on('window-all-closed', () => {
-    if (settings.get().quitOnWindowClose) app.quit();
+    if (currentSettings().quitOnWindowClose) app.quit();
   });
   await app.whenReady();
-  const settings = new SettingsStore(path.join(app.getPath('userData'), 'settings.json'), defaultSettings(deps.platform), log);
-  await settings.load();
+  if (quitting) return undefined;
+  deps.openLog(app.getPath('logs'));
+  for (const problem of launch.problems) log.warn(problem);
+  const store = new SettingsStore(path.join(app.getPath('userData'), 'settings.json'), defaultSettings(deps.platform), log);
+  await store.load();
+  afterReady.settings = store;
   let startAtLogin = await deps.loginItem.get().catch(() => false);
   deps.registerAppProtocol(createAppProtocolHandler(deps.paths.renderer, () => target.managerUrl));
 
-  const state = (): TrayState => ({ manager: phase, workers: [...workers.values()], startAtLogin, settings: settings.get() });
-  const tray = deps.createTray(deps.paths.trayIcon('busy'));
-  tray.on('click', () => showWindow());
-  // Registered once there is something to stop; a quit before that needs no sequence.
-  app.on('before-quit', (event) => {
-    if (readyToExit) return;
-    event.preventDefault();
-    if (quitting) return;
-    quitting = true;
-    void shutdown().finally(() => {
-      readyToExit = true;
-      tray.destroy();
-      markExited();
-      app.quit();
-    });
-  });
+  const state = (): TrayState => ({ manager: phase, workers: [...workers.values()], startAtLogin, settings: store.get() });
+  const appTray = deps.createTray(deps.paths.trayIcon('busy'));
+  afterReady.tray = appTray;
+  appTray.on('click', () => showWindow());
   const render = () => {
+    if (readyToExit) return;
     const now = state();
-    tray.setImage(deps.paths.trayIcon(trayIcon(now.manager)));
-    tray.setToolTip(`FuncNodes Workermanager: ${statusLine(now)}`);
-    tray.setContextMenu(deps.menu.buildFromTemplate(trayMenu(now, actions)));
+    appTray.setImage(deps.paths.trayIcon(trayIcon(now.manager)));
+    appTray.setToolTip(`FuncNodes Workermanager: ${statusLine(now)}`);
+    appTray.setContextMenu(deps.menu.buildFromTemplate(trayMenu(now, actions)));
   };
   const setPhase = (next: ManagerPhase) => {
     phase = next;
@@ -154,6 +178,11 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
         if (scanned && worker.state === 'active' && before?.state === 'starting' && !windowVisible()) deps.notify(`Worker ${name} started`, '');
         // A creation in its own venv takes a while too (installs); the new worker appears when it is done.
         if (scanned && before === undefined && !windowVisible()) deps.notify(`Worker ${name} created`, '');
+        // A start or stop begun in the window (or by any client) failed while nobody looks; the tray reports its own.
+        const failedOp = before?.state === 'starting' ? 'Starting' : before?.state === 'stopping' ? 'Stopping' : undefined;
+        if (failedOp && worker.error !== null && before?.error === null && !trayOps.has(worker.uuid) && !windowVisible()) {
+          deps.notify(`${failedOp} ${name} failed`, worker.error);
+        }
         workers.set(worker.uuid, worker);
       }
       for (const uuid of message.removed) workers.delete(uuid);
@@ -171,15 +200,19 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   }
 
   function serviceOptions(): ServiceOptions {
-    const python = settings.get().python;
-    return { ...launch.overrides, ...deps.serviceOptions, env: python === null ? deps.env : { ...deps.env, FUNCNODES_PYTHON: python }, log };
+    const python = store.get().python;
+    return { ...launch.overrides, auth: launch.auth, ...deps.serviceOptions, env: python === null ? deps.env : { ...deps.env, FUNCNODES_PYTHON: python }, log };
   }
 
-  /** Starts the in-process manager; with `retryMs`, keeps trying while the port is still taken (take-over). */
-  async function startManager(retryMs = 0): Promise<void> {
-    if (service || quitting) return;
-    pendingStart = bindManager(retryMs);
-    await pendingStart;
+  /** Starts the in-process manager; with `retryMs`, keeps trying while the port is still taken (take-over). A start in progress is joined. */
+  function startManager(retryMs = 0): Promise<void> {
+    if (service || quitting) return Promise.resolve();
+    if (starting) return starting;
+    const run = bindManager(retryMs).finally(() => {
+      if (starting === run) starting = undefined;
+    });
+    starting = run;
+    return run;
   }
 
   async function bindManager(retryMs: number): Promise<void> {
@@ -212,7 +245,7 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     const { occupant, message } = await portTakenBy(serviceOptions(), deps.env);
     log.warn(message);
     setPhase({ phase: 'port-taken', message, occupant });
-    if (launch.hidden || settings.get().startHidden) {
+    if (launch.hidden || store.get().startHidden) {
       deps.notify('FuncNodes Workermanager did not start', `${message}. Choose in the tray menu.`);
       return;
     }
@@ -257,13 +290,20 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     otherWatch = undefined;
     previous?.close();
     try {
-      const client = await ManagerClient.connect(url);
+      const token = await managerToken(url);
+      const client = await ManagerClient.connect(url, 5000, token === null ? undefined : { Authorization: `Bearer ${token}` });
       otherWatch = client;
       // A replaced watch closing says nothing about the manager.
       client.socket.once('close', () => otherWatch === client && otherGone(url));
-    } catch {
-      otherGone(url);
+    } catch (err) {
+      // It runs but wants its token: the window asks for it, then the watch starts again.
+      if (err instanceof UnauthorizedError) log.warn(`The Workermanager on ${url} needs its access token; the window asks for it`);
+      else otherGone(url);
     }
+  }
+
+  function managerToken(url: string): Promise<string | null> {
+    return tokenForManager(url, currentSettings().managerTokens, deps.secrets, { overrides: launch.overrides, env: deps.env, log });
   }
 
   function otherGone(url: string): void {
@@ -291,23 +331,70 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     if (target.mode === 'own' && service) reopenWindow();
   }
 
-  async function stopManager(reason: string): Promise<void> {
+  async function stopManager(reason: string, answer: 'stop' | 'keep'): Promise<void> {
     const s = service;
     if (!s) return;
     setPhase({ phase: 'stopping' });
-    await s.stop(reason, settings.get().keepWorkers || s.settings.keepWorkers);
+    await s.stop(reason, answer === 'keep');
   }
 
-  async function shutdown(): Promise<void> {
-    // Synchronously, so the tray shows the quit at once.
+  /** Stop manager from the tray: asks first when it would end running workers. */
+  async function stopFromTray(): Promise<void> {
+    const answer = await askAboutWorkers('stop the Workermanager');
+    if (answer !== 'cancel') await stopManager('stopped from the tray', answer);
+  }
+
+  /**
+   * Nothing stops running workers without the user saying so: with workers this app started still running,
+   * the remembered choice applies (setting, or config `keep_workers`), else a dialog asks.
+   */
+  async function askAboutWorkers(what: string): Promise<StopAnswer> {
+    const running = service === undefined ? 0 : [...workers.values()].filter((w) => isRunningState(w.state) && !w.adopted).length;
+    if (running === 0) return 'stop';
+    if (service?.settings.keepWorkers) return 'keep';
+    const remembered = currentSettings().workersOnQuit;
+    if (remembered !== 'ask') return remembered;
+    const { response, checkboxChecked } = await deps.dialog.showMessageBox({
+      type: 'question',
+      message: `${running} worker${running === 1 ? ' is' : 's are'} running`,
+      detail: `You are about to ${what}. Stop the workers, or keep them running (the next start of the Workermanager takes them over again)?`,
+      buttons: ['Stop them', 'Keep them running', 'Cancel'],
+      defaultId: 1,
+      cancelId: 2,
+      checkboxLabel: 'Remember my choice (Settings in the tray menu)',
+    });
+    const answer: StopAnswer = response === 0 ? 'stop' : response === 1 ? 'keep' : 'cancel';
+    if (answer !== 'cancel' && checkboxChecked) {
+      await afterReady.settings?.update({ workersOnQuit: answer }).then(render, (err: unknown) => log.error(`Saving settings: ${(err as Error).message}`));
+    }
+    return answer;
+  }
+
+  /** The quit sequence: ask about running workers (cancel keeps the app), wait for the start in progress, stop, exit. */
+  async function beginQuit(): Promise<void> {
+    askingToQuit = true;
+    let answer: StopAnswer;
+    try {
+      answer = await askAboutWorkers('quit FuncNodes Workermanager');
+    } finally {
+      askingToQuit = false;
+    }
+    if (answer === 'cancel' || quitting) return;
+    quitting = true;
+    // Synchronously, so the tray shows the quit at once; the window goes at once too.
     if (service) setPhase({ phase: 'stopping' });
+    if (win && !win.isDestroyed()) win.hide();
     otherWatch?.close();
     try {
-      await pendingStart;
-      await stopManager('app quit');
+      await starting;
+      await stopManager('app quit', answer);
     } catch (err) {
       log.error(`Stopping the Workermanager on quit failed: ${(err as Error).message}`);
     }
+    readyToExit = true;
+    afterReady.tray?.destroy();
+    markExited();
+    app.quit();
   }
 
   function workerAction(uuid: string, action: WorkerAction): void {
@@ -322,10 +409,12 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
         if (message.type === 'error') errors.push(message.message);
       },
     };
+    trayOps.add(uuid);
     void s
       .request({ type: op.type, workerid: uuid }, requester)
       .catch((err: unknown) => void errors.push((err as Error).message))
       .then(() => {
+        trayOps.delete(uuid);
         // The tray shows no error text; success shows as the worker's new state.
         if (errors.length > 0) deps.notify(`${op.verb} ${name} failed`, errors.join('\n'));
       });
@@ -358,9 +447,12 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     guardNavigation(created.webContents, (url) => void shell.openExternal(url));
     restrictPermissions(created.webContents.session);
     created.on('close', (event) => {
-      if (quitting || settings.get().quitOnWindowClose) return;
+      // A quit closes the windows once it has stopped what it must.
+      if (quitting) return;
       event.preventDefault();
-      created.hide();
+      // Quitting asks about running workers first; "Cancel" leaves the window where it was.
+      if (store.get().quitOnWindowClose) app.quit();
+      else created.hide();
     });
     created.on('closed', () => {
       if (win === created) win = undefined;
@@ -393,7 +485,7 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
 
   const actions: TrayActions = {
     startManager: () => void startManager(),
-    stopManager: () => void stopManager('stopped from the tray'),
+    stopManager: () => void stopFromTray(),
     useOther,
     takeOver: () => void takeOver(),
     worker: workerAction,
@@ -401,7 +493,7 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     newWorker: showWindow,
     openWindow: showWindow,
     setStartAtLogin: (enabled) => void setStartAtLogin(enabled).catch((err: unknown) => log.error(`Start at login: ${(err as Error).message}`)),
-    setSetting: (key, value) => void settings.update({ [key]: value }).then(render, (err: unknown) => log.error(`Saving settings: ${(err as Error).message}`)),
+    setSetting: (key, value) => void store.update({ [key]: value }).then(render, (err: unknown) => log.error(`Saving settings: ${(err as Error).message}`)),
     openLogsFolder,
     quit: () => app.quit(),
   };
@@ -411,9 +503,9 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   const ipc = createIpc(deps.ipcMain, () => win?.webContents, log);
   const info = (): AppInfo => ({ version: app.getVersion(), ...target });
   ipc.handle('app:info', info);
-  ipc.handle('settings:get', () => settings.get());
+  ipc.handle('settings:get', () => store.get());
   ipc.handle('settings:set', async (patch) => {
-    const saved = await settings.update(patch);
+    const saved = await store.update(patch);
     render();
     return saved;
   });
@@ -423,6 +515,15 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     return setStartAtLogin(enabled);
   });
   ipc.handle('logs:open', openLogsFolder);
+  ipc.handle('manager:token', () => (target.managerUrl === '' ? null : managerToken(target.managerUrl)));
+  ipc.handle('manager:set-token', async (token) => {
+    const valid = validToken(token);
+    if (target.managerUrl === '') throw new Error('The window uses no manager yet');
+    const host = new URL(target.managerUrl).host;
+    await store.update({ managerTokens: { ...store.get().managerTokens, [host]: sealToken(valid, deps.secrets) } });
+    // The window reconnects with the token now; the app's own watch of that manager starts again too.
+    if (target.mode === 'other') await watchOther(target.managerUrl);
+  });
   ipc.handle('external:open', async (url) => {
     const allowed = externalUrl(url);
     if (allowed === undefined) throw new Error('Only http and https links can be opened');
@@ -433,7 +534,8 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
 
   render();
   await startManager();
-  if (state().manager.phase === 'running' && !launch.hidden && !settings.get().startHidden) showWindow();
+  started = true;
+  if (showWhenStarted || (state().manager.phase === 'running' && !launch.hidden && !store.get().startHidden)) showWindow();
 
   return { state, info, service: () => service, window: () => win, exited };
 }

@@ -22,6 +22,10 @@ export interface IpcChannels {
   'login:set': { args: [enabled: boolean]; result: boolean };
   'logs:open': { args: []; result: void };
   'external:open': { args: [url: string]; result: void };
+  /** The access token of the manager the window uses, when it is on another machine (else null). */
+  'manager:token': { args: []; result: string | null };
+  /** Stores the token the user gave for that manager (it asked: the connection was refused). */
+  'manager:set-token': { args: [token: string]; result: void };
 }
 
 export type IpcChannel = keyof IpcChannels;
@@ -35,6 +39,8 @@ const CHANNELS: Record<IpcChannel, true> = {
   'login:set': true,
   'logs:open': true,
   'external:open': true,
+  'manager:token': true,
+  'manager:set-token': true,
 };
 
 export const IPC_CHANNELS = Object.keys(CHANNELS) as readonly IpcChannel[];

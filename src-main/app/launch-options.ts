@@ -1,14 +1,17 @@
 /**
- * The app's command line: the CLI's `--dir`, `--host`, `--port` (same meaning as `fnwm startworkermanager`)
+ * The app's command line: the CLI's `--dir`, `--host`, `--port`, `--no-auth`, `--token-file` (same meaning as `fnwm startworkermanager`)
  * and `--hidden` (tray only; what the login item passes). Chromium's own switches and the app path that
  * Electron puts into argv are ignored.
  */
 import { parseArgs } from 'node:util';
 import type { ConfigOverrides } from '../core/config.js';
+import type { AuthOptions } from '../core/remote-auth.js';
 
 export interface LaunchOptions {
   hidden: boolean;
   overrides: ConfigOverrides;
+  /** `--no-auth`, `--token-file F` (remote access, as `fnwm startworkermanager`). */
+  auth: AuthOptions;
   /** Why an option was ignored, for the log. */
   problems: string[];
 }
@@ -18,11 +21,11 @@ export function parseLaunchOptions(argv: readonly string[]): LaunchOptions {
     args: [...argv],
     strict: false,
     allowPositionals: true,
-    options: { hidden: { type: 'boolean' }, dir: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' } },
+    options: { hidden: { type: 'boolean' }, dir: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'no-auth': { type: 'boolean' }, 'token-file': { type: 'string' } },
   });
   const problems: string[] = [];
   const overrides: ConfigOverrides = {};
-  const text = (key: 'dir' | 'host' | 'port') => {
+  const text = (key: 'dir' | 'host' | 'port' | 'token-file') => {
     const value = values[key];
     if (value === undefined) return undefined;
     if (typeof value === 'string' && value !== '') return value;
@@ -39,5 +42,9 @@ export function parseLaunchOptions(argv: readonly string[]): LaunchOptions {
     if (Number.isInteger(n) && n >= 0 && n <= 65535) overrides.port = n;
     else problems.push(`--port ${port} is not a port number; using the configured port`);
   }
-  return { hidden: values.hidden === true, overrides, problems };
+  const auth: AuthOptions = {};
+  if (values['no-auth'] === true) auth.auth = false;
+  const tokenFile = text('token-file');
+  if (tokenFile !== undefined) auth.tokenFile = tokenFile;
+  return { hidden: values.hidden === true, overrides, auth, problems };
 }

@@ -11,19 +11,24 @@ import { writeJsonAtomic } from '../core/registry.js';
 export interface AppSettings {
   /** Start with only the tray icon, no window (as `--hidden`). */
   startHidden: boolean;
-  /** Leave the workers this app started running when it quits. */
-  keepWorkers: boolean;
+  /** The workers this app started, when it quits or Stop manager is chosen: ask, stop them, or keep them running. */
+  workersOnQuit: WorkersOnQuit;
   /** Closing the window quits the app instead of leaving it in the tray. */
   quitOnWindowClose: boolean;
   /** Interpreter for workers without a venv (as FUNCNODES_PYTHON); null: the manager's usual lookup. */
   python: string | null;
+  /** Access tokens of managers on other machines, per `host:port`, sealed (manager-tokens.ts). */
+  managerTokens: Record<string, string>;
 }
+
+export type WorkersOnQuit = 'ask' | 'stop' | 'keep';
+export const WORKERS_ON_QUIT: readonly WorkersOnQuit[] = ['ask', 'stop', 'keep'];
 
 export class SettingsError extends Error {}
 
 /** Tray icons may be invisible on Linux desktops, so there closing the window quits by default. */
 export function defaultSettings(platform: NodeJS.Platform): AppSettings {
-  return { startHidden: false, keepWorkers: false, quitOnWindowClose: platform === 'linux', python: null };
+  return { startHidden: false, workersOnQuit: 'ask', quitOnWindowClose: platform === 'linux', python: null, managerTokens: {} };
 }
 
 /** Checks a (partial) settings object key by key; throws naming the first bad key. */
@@ -33,10 +38,24 @@ export function parseSettingsPatch(value: unknown): Partial<AppSettings> {
   for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
     switch (key) {
       case 'startHidden':
-      case 'keepWorkers':
       case 'quitOnWindowClose':
         if (typeof item !== 'boolean') throw new SettingsError(`Setting ${key} must be true or false`);
         patch[key] = item;
+        break;
+      case 'workersOnQuit':
+        if (!WORKERS_ON_QUIT.includes(item as WorkersOnQuit)) throw new SettingsError(`Setting workersOnQuit must be one of ${WORKERS_ON_QUIT.join(', ')}`);
+        patch.workersOnQuit = item as WorkersOnQuit;
+        break;
+      // The boolean this setting replaced: a file written before keeps its meaning.
+      case 'keepWorkers':
+        if (typeof item !== 'boolean') throw new SettingsError(`Setting ${key} must be true or false`);
+        patch.workersOnQuit ??= item ? 'keep' : 'ask';
+        break;
+      case 'managerTokens':
+        if (typeof item !== 'object' || item === null || Array.isArray(item) || Object.values(item).some((v) => typeof v !== 'string')) {
+          throw new SettingsError('Setting managerTokens must map host:port to text');
+        }
+        patch.managerTokens = { ...(item as Record<string, string>) };
         break;
       case 'python':
         if (item !== null && (typeof item !== 'string' || item.trim() === '')) throw new SettingsError('Setting python must be a path or null');

@@ -5,7 +5,7 @@
 import type { MenuItemConstructorOptions } from 'electron';
 import type { PortOccupant } from '../core/port-occupant.js';
 import { exitText, isRunningState, type WorkerRuntime } from '../core/protocol.js';
-import type { AppSettings } from './settings.js';
+import type { AppSettings, WorkersOnQuit } from './settings.js';
 
 /** What the app's manager is doing; `client`: the window uses a manager this app did not start ("Use it"). */
 export type ManagerPhase =
@@ -17,13 +17,14 @@ export type ManagerPhase =
   | { phase: 'port-taken'; message: string; occupant: PortOccupant }
   | { phase: 'client'; url: string; py: string };
 
-export type ToggleSetting = 'startHidden' | 'keepWorkers' | 'quitOnWindowClose';
+export type ToggleSetting = 'startHidden' | 'quitOnWindowClose';
+export type TraySetting = ToggleSetting | 'workersOnQuit';
 
 export interface TrayState {
   manager: ManagerPhase;
   workers: readonly WorkerRuntime[];
   startAtLogin: boolean;
-  settings: Pick<AppSettings, ToggleSetting>;
+  settings: Pick<AppSettings, TraySetting>;
 }
 
 export type WorkerAction = 'start' | 'stop' | 'restart';
@@ -39,7 +40,7 @@ export interface TrayActions {
   newWorker: () => void;
   openWindow: () => void;
   setStartAtLogin: (enabled: boolean) => void;
-  setSetting: (key: ToggleSetting, value: boolean) => void;
+  setSetting: <K extends TraySetting>(key: K, value: AppSettings[K]) => void;
   openLogsFolder: () => void;
   quit: () => void;
 }
@@ -132,6 +133,13 @@ function managerItems(state: TrayState, actions: TrayActions): MenuItemConstruct
   }
 }
 
+/** The quit choice as the tray shows it (also the answers the quit dialog remembers). */
+const WORKERS_ON_QUIT_LABELS: [WorkersOnQuit, string][] = [
+  ['ask', 'Ask'],
+  ['stop', 'Stop them'],
+  ['keep', 'Keep them running'],
+];
+
 export function trayMenu(state: TrayState, actions: TrayActions): MenuItemConstructorOptions[] {
   const stopping = state.manager.phase === 'stopping';
   const toggle = (key: ToggleSetting, label: string): MenuItemConstructorOptions => ({
@@ -139,6 +147,12 @@ export function trayMenu(state: TrayState, actions: TrayActions): MenuItemConstr
     type: 'checkbox',
     checked: state.settings[key],
     click: () => actions.setSetting(key, !state.settings[key]),
+  });
+  const radio = (choice: WorkersOnQuit, label: string): MenuItemConstructorOptions => ({
+    label,
+    type: 'radio',
+    checked: state.settings.workersOnQuit === choice,
+    click: () => actions.setSetting('workersOnQuit', choice),
   });
   return [
     { label: statusLine(state), enabled: false },
@@ -153,7 +167,7 @@ export function trayMenu(state: TrayState, actions: TrayActions): MenuItemConstr
       label: 'Settings',
       submenu: [
         toggle('startHidden', 'Start hidden (tray only)'),
-        toggle('keepWorkers', 'Keep workers running on quit'),
+        { label: 'Running workers on quit', submenu: WORKERS_ON_QUIT_LABELS.map(([choice, label]) => radio(choice, label)) },
         toggle('quitOnWindowClose', 'Quit when the window closes'),
       ],
     },

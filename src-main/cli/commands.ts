@@ -3,13 +3,14 @@
  * `startworkermanager` runs the manager in the foreground. Errors are one line on stderr and exit 1.
  */
 import { parseArgs } from 'node:util';
-import { ManagerClient, probeManager } from '../core/client.js';
+import { ManagerClient, probeManager, UnauthorizedError } from '../core/client.js';
 import { formatDuration } from '../core/duration.js';
 import { isLoopbackHost } from '../core/hub.js';
 import { isPidAlive } from '../core/liveness.js';
 import { loadSettings, managerUrl, type ConfigOverrides, type ManagerSettings } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import { portTakenBy } from '../core/port-occupant.js';
+import { authSettings, readToken, type AuthOptions } from '../core/remote-auth.js';
 import {
   LOG_TAIL_LINES,
   WORKER_ID_PATTERN,
@@ -27,10 +28,13 @@ import { ENV_TOOLS, runInWorkerEnv, splitToolArgs, type EnvTool } from './worker
 export const USAGE = `Usage: fnwm [--dir D] [--host H] [--port P] <command>
 
 Commands:
-  startworkermanager [--host H] [--port P] [--dir D] [--keep-workers]
+  startworkermanager [--host H] [--port P] [--dir D] [--keep-workers] [--token-file F] [--no-auth]
                                                         run the Workermanager in the foreground; when it
                                                         stops, so do the workers it started (unless
-                                                        --keep-workers: the next manager adopts them)
+                                                        --keep-workers: the next manager adopts them).
+                                                        Bound beyond loopback, other machines need the
+                                                        token in F (default: manager_token in the config
+                                                        dir, made at the first such start); --no-auth: none
   worker list [--full]                                  list workers (<uuid>\\t<name>; --full: JSON)
   worker new --name N [--not-in-venv] [--reference U] [--copy-lib] [--copy-ns]
   worker (--name N | --uuid U) start|stop|restart|delete
@@ -44,7 +48,8 @@ Commands:
 
 Worker commands start a headless Workermanager in the background when none answers.
 Options: --dir the FuncNodes config dir (default $FUNCNODES_CONFIG_DIR or ~/.funcnodes),
---host/--port the manager address (default from config.json worker_manager, localhost:9380).`;
+--host/--port the manager address (default from config.json worker_manager, localhost:9380),
+--token T the token of a manager on another machine (default: manager_token in the config dir).`;
 
 export class CliError extends Error {}
 
@@ -77,6 +82,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       'copy-lib': { type: 'boolean' },
       'copy-ns': { type: 'boolean' },
       'keep-workers': { type: 'boolean' },
+      'token-file': { type: 'string' },
+      'no-auth': { type: 'boolean' },
+      token: { type: 'string' },
       follow: { type: 'boolean', short: 'f' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -92,9 +100,30 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (!(port <= 65535)) throw new CliError(`--port must be a number from 0 to 65535, got ${JSON.stringify(values.port)}`);
     overrides.port = port;
   }
-  const [command, sub, action, ...rest] = positionals;
-  if (command === 'startworkermanager' && sub === undefined) return startWorkerManager({ ...overrides, keepWorkers: values['keep-workers'] }, io);
+  const [command, sub] = positionals;
+  if (command === 'startworkermanager' && sub === undefined) {
+    const auth = { auth: values['no-auth'] === true ? false : undefined, tokenFile: values['token-file'] };
+    return startWorkerManager({ ...overrides, keepWorkers: values['keep-workers'] }, auth, io);
+  }
   const settings = await loadSettings(overrides, io.env);
+  const token = values.token ?? (await readToken(authSettings(settings).tokenFile, { create: false }).catch((err: Error) => Promise.reject(new CliError(err.message))));
+  if (token !== undefined) ManagerClient.defaultHeaders = { Authorization: `Bearer ${token}` };
+  try {
+    return await runClientCommand(settings, io, positionals, values, toolArgs);
+  } catch (err) {
+    if (err instanceof UnauthorizedError) throw new CliError(`${err.message}: give it with --token, or put it in ${authSettings(settings).tokenFile}`);
+    throw err;
+  }
+}
+
+async function runClientCommand(
+  settings: ManagerSettings,
+  io: CliIo,
+  positionals: string[],
+  values: { name?: string; uuid?: string; full?: boolean; 'not-in-venv'?: boolean; reference?: string; 'copy-lib'?: boolean; 'copy-ns'?: boolean; follow?: boolean; json?: boolean },
+  toolArgs: string[] | undefined,
+): Promise<number> {
+  const [command, sub, action, ...rest] = positionals;
   // Port 0 means "any free port" to a server; a client cannot find a manager there.
   if (settings.port === 0) throw new CliError('Port 0 (from --port or config worker_manager.port) only makes sense for startworkermanager; give the port the Workermanager listens on');
   if (command === 'stop' && sub === undefined) return stopManager(settings, io);
@@ -126,11 +155,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   throw new CliError(`Unknown command: ${positionals.join(' ')} (see fnwm --help)`);
 }
 
-async function startWorkerManager(overrides: ConfigOverrides, io: CliIo): Promise<number> {
+async function startWorkerManager(overrides: ConfigOverrides, auth: AuthOptions, io: CliIo): Promise<number> {
   const log = createLogger('info', io.err);
   let service;
   try {
-    service = await startManagerService({ ...overrides, env: io.env, log });
+    service = await startManagerService({ ...overrides, auth, env: io.env, log });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw new CliError(`Could not start the Workermanager: ${(err as Error).message}`);
     const { occupant, message } = await portTakenBy(overrides, io.env);

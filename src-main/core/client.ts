@@ -7,6 +7,8 @@ import { rawText } from './ws-text.js';
 import { parseManagerFrame, type IdentifyReply, type ParsedManagerFrame } from './protocol.js';
 
 export class ClientTimeoutError extends Error {}
+/** The manager answered the upgrade with 401: it is bound beyond loopback and wants its token. */
+export class UnauthorizedError extends Error {}
 
 export class ManagerClient {
   private readonly frames: string[] = [];
@@ -25,9 +27,12 @@ export class ManagerClient {
     });
   }
 
+  /** Sent on every connect of this process: the `fnwm` CLI's token (one process, one manager). */
+  static defaultHeaders: Record<string, string> = {};
+
   static connect(url: string, timeoutMs = 5000, headers?: Record<string, string>): Promise<ManagerClient> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, { handshakeTimeout: timeoutMs, perMessageDeflate: false, headers });
+      const socket = new WebSocket(url, { handshakeTimeout: timeoutMs, perMessageDeflate: false, headers: { ...ManagerClient.defaultHeaders, ...headers } });
       socket.once('open', () => {
         socket.removeAllListeners('error');
         socket.on('error', () => undefined);
@@ -35,7 +40,8 @@ export class ManagerClient {
       });
       socket.once('error', reject);
       socket.once('unexpected-response', (_req, res) => {
-        reject(new Error(`Unexpected server response: ${res.statusCode}`));
+        const message = `Unexpected server response: ${res.statusCode}`;
+        reject(res.statusCode === 401 ? new UnauthorizedError(`${message} (the Workermanager on ${url} needs its token)`) : new Error(message));
         socket.terminate();
       });
     });
@@ -112,7 +118,9 @@ export async function probeManager(url: string, timeoutMs = 3000): Promise<Ident
     if ((await ask('ping')).kind !== 'pong') return undefined;
     const reply = await ask('identify');
     return reply.kind === 'identify' ? reply.reply : undefined;
-  } catch {
+  } catch (err) {
+    // A manager answers, but not without the token: not a reason to start another one.
+    if (err instanceof UnauthorizedError) throw err;
     return undefined;
   }
 }

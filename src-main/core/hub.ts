@@ -26,6 +26,8 @@ export interface HubOptions {
   heartbeatMs?: number;
   /** A connection whose unsent data exceeds this is closed with 1013. Default 16 MiB. */
   maxBufferedBytes?: number;
+  /** Checked on every upgrade after Host and Origin; false answers 401 (token auth, remote-auth.ts). */
+  authorize?(req: IncomingMessage): boolean;
   onText(connection: Connection, text: string): void;
   onClose?(connection: Connection): void;
   /** Plain HTTP requests (no upgrade): the dashboard. */
@@ -156,7 +158,7 @@ export class Hub {
         if (this.opts.port !== 0 || attempt >= 4 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
       }
     }
-    if (!this.loopbackOnly) {
+    if (!this.loopbackOnly && !this.opts.authorize) {
       this.opts.log.warn(`Listening on ${this.opts.host}: other machines can reach this manager; it has no authentication.`);
     }
     // One timer for all connections; unref'd, so it never keeps a stopping process alive.
@@ -222,17 +224,23 @@ export class Hub {
       return reject(socket, 403, 'Forbidden');
     }
     const origin = req.headers.origin;
-    if (!this.originAllowed(origin)) {
+    if (!this.originAllowed(origin, req.headers.host)) {
       this.opts.log.warn(`Refused WebSocket upgrade from origin ${JSON.stringify(origin)}`);
       return reject(socket, 403, 'Forbidden');
+    }
+    if (this.opts.authorize && !this.opts.authorize(req)) {
+      this.opts.log.warn(`Refused WebSocket upgrade from ${req.socket.remoteAddress ?? 'an unknown peer'}: no valid token`);
+      return reject(socket, 401, 'Unauthorized');
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
   }
 
-  private originAllowed(origin: string | undefined): boolean {
+  private originAllowed(origin: string | undefined, host: string | undefined): boolean {
     // Non-browser clients (Python tools, the CLI) send no Origin.
     if (origin === undefined) return true;
     if (this.opts.allowedOrigins.includes(origin)) return true;
+    // The dashboard this manager served under an accepted Host name (reached from another machine).
+    if (host !== undefined && (origin === `http://${host}` || origin === `https://${host}`)) return true;
     try {
       const url = new URL(origin);
       return (url.protocol === 'http:' || url.protocol === 'https:') && LOOPBACK_NAMES.has(url.hostname);

@@ -4,7 +4,7 @@
  * /proc/net/tcp{,6}, then the process whose fd points at it; only our own user's processes are readable).
  */
 import { readdir, readFile, readlink } from 'node:fs/promises';
-import { probeManager } from './client.js';
+import { probeManager, UnauthorizedError } from './client.js';
 import { loadSettings, managerUrl, type ConfigOverrides } from './config.js';
 import type { IdentifyReply } from './protocol.js';
 
@@ -22,7 +22,19 @@ export interface OccupantDeps {
   findProcess(port: number): Promise<PortProcess | undefined>;
 }
 
-const defaultDeps: OccupantDeps = { probe: (url) => probeManager(url), findProcess: (port) => listeningProcess(port) };
+/** A manager that refuses the probe for want of its token (remote-auth.ts) is still a Workermanager. */
+export const NEEDS_TOKEN_PY = 'unknown: it needs its access token';
+
+async function probeOrTokenless(url: string): Promise<IdentifyReply | undefined> {
+  try {
+    return await probeManager(url);
+  } catch (err) {
+    if (err instanceof UnauthorizedError) return { class: 'WorkerManager', py: NEEDS_TOKEN_PY };
+    throw err;
+  }
+}
+
+const defaultDeps: OccupantDeps = { probe: probeOrTokenless, findProcess: (port) => listeningProcess(port) };
 
 export async function identifyPortOccupant(url: string, port: number, deps: OccupantDeps = defaultDeps): Promise<PortOccupant> {
   const identity = await deps.probe(url);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
 import { loadSettings, type ManagerSettings } from './config.js';
 import { Connection, Hub, type HubOptions } from './hub.js';
+import { remoteAccess, type AuthOptions } from './remote-auth.js';
 import { ProcessLifecycle, type LifecycleOptions } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { WorkerManager, type Requester } from './manager.js';
@@ -43,6 +44,8 @@ export interface ServiceOptions {
   lifecycle?: Partial<Omit<LifecycleOptions, 'registry' | 'status' | 'states' | 'log' | 'configDir' | 'python'>>;
   /** Heartbeat and send-buffer limits of the hub (tests shorten them). */
   hub?: Pick<HubOptions, 'heartbeatMs' | 'maxBufferedBytes'>;
+  /** Token authentication for non-loopback peers (`--no-auth`, `--token-file`; remote-auth.ts). */
+  auth?: AuthOptions;
   /** Plain HTTP requests on the hub's port; default: the built dashboard (`dist/renderer`). */
   onHttp?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -95,6 +98,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   const watches = new Map<Connection, ConnectionWatches>();
 
   let stopRequested: ((reason: string, keepWorkers: boolean) => void) | undefined;
+  const access = await remoteAccess(settings, options.auth ?? {}, log);
   const hub = new Hub({
     host: settings.host,
     port: settings.port,
@@ -103,6 +107,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     allowedHosts: settings.allowedHosts,
     ...options.hub,
     log,
+    authorize: access.authorize,
     onText: (connection, text) => void dispatch(connection, text),
     onClose: (connection) => unwatchAll(connection),
     onHttp: options.onHttp ?? createUiHandler(),

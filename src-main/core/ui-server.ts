@@ -52,13 +52,17 @@ export function defaultRendererDir(moduleUrl: string = import.meta.url): string 
 
 /** The page may load only its own files and talk only to the manager that served it. */
 export function contentSecurityPolicy(host: string | undefined): string {
-  const ws = host !== undefined && SAFE_HOST.test(host) ? ` ws://${host}` : '';
+  return pagePolicy(host !== undefined && SAFE_HOST.test(host) ? `ws://${host}` : undefined);
+}
+
+/** The dashboard's CSP with one extra `connect-src` source (the manager, when it is not the page's own origin). */
+export function pagePolicy(connectSource: string | undefined): string {
   return [
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data:",
-    `connect-src 'self'${ws}`,
+    `connect-src 'self'${connectSource === undefined ? '' : ` ${connectSource}`}`,
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'none'",

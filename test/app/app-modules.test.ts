@@ -24,7 +24,7 @@ afterEach(async () => {
 
 describe('settings', () => {
   it('defaults: closing the window quits on Linux only', () => {
-    expect(defaultSettings('linux')).toEqual({ startHidden: false, keepWorkers: false, quitOnWindowClose: true, python: null });
+    expect(defaultSettings('linux')).toEqual({ startHidden: false, workersOnQuit: 'ask', quitOnWindowClose: true, python: null, managerTokens: {} });
     expect(defaultSettings('darwin').quitOnWindowClose).toBe(false);
     expect(defaultSettings('win32').quitOnWindowClose).toBe(false);
   });
@@ -33,25 +33,28 @@ describe('settings', () => {
     const file = path.join(await tempDir(), 'sub', 'settings.json');
     const store = new SettingsStore(file, defaultSettings('linux'), createLogger('error', () => undefined));
     expect(await store.load()).toEqual(defaultSettings('linux'));
-    await store.update({ keepWorkers: true, python: '/opt/py/bin/python' });
+    await store.update({ workersOnQuit: 'keep', python: '/opt/py/bin/python' });
     const saved = await readFile(file, 'utf8');
-    for (const bad of [{ keepWorkers: 1 }, { python: '' }, { colour: 'red' }, [], null, 'x']) {
+    for (const bad of [{ workersOnQuit: 'maybe' }, { managerTokens: { 'lab:9380': 1 } }, { keepWorkers: 1 }, { python: '' }, { colour: 'red' }, [], null, 'x']) {
       await expect(store.update(bad)).rejects.toThrow(/Setting|Unknown setting|JSON object/);
     }
     expect(await readFile(file, 'utf8')).toBe(saved);
     const again = new SettingsStore(file, defaultSettings('linux'), createLogger('error', () => undefined));
-    expect(await again.load()).toEqual({ startHidden: false, keepWorkers: true, quitOnWindowClose: true, python: '/opt/py/bin/python' });
+    expect(await again.load()).toEqual({ startHidden: false, workersOnQuit: 'keep', quitOnWindowClose: true, python: '/opt/py/bin/python', managerTokens: {} });
+    // A file from before the quit choice: its keepWorkers boolean keeps its meaning.
+    await writeFile(file, '{"keepWorkers": true}');
+    expect((await again.load()).workersOnQuit).toBe('keep');
   });
 
   it('two quick changes of different settings both stick, in memory and in the file', async () => {
     const file = path.join(await tempDir(), 'settings.json');
     const store = new SettingsStore(file, defaultSettings('darwin'), createLogger('error', () => undefined));
     await store.load();
-    const [first, second] = await Promise.all([store.update({ keepWorkers: true }), store.update({ startHidden: true })]);
-    expect(first).toMatchObject({ keepWorkers: true, startHidden: false });
-    expect(second).toMatchObject({ keepWorkers: true, startHidden: true });
-    expect(store.get()).toMatchObject({ keepWorkers: true, startHidden: true });
-    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ keepWorkers: true, startHidden: true });
+    const [first, second] = await Promise.all([store.update({ workersOnQuit: 'stop' }), store.update({ startHidden: true })]);
+    expect(first).toMatchObject({ workersOnQuit: 'stop', startHidden: false });
+    expect(second).toMatchObject({ workersOnQuit: 'stop', startHidden: true });
+    expect(store.get()).toMatchObject({ workersOnQuit: 'stop', startHidden: true });
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ workersOnQuit: 'stop', startHidden: true });
   });
 
   it('a broken file means defaults and one clear log line, not a crash', async () => {
@@ -134,18 +137,21 @@ describe('start at login', () => {
 
 describe('command line', () => {
   it('takes the CLI options and --hidden, ignores Chromium switches and the app path', () => {
-    expect(parseLaunchOptions(['/opt/fnwm/app', '--no-sandbox', '--hidden', '--dir', '/d', '--host', '127.0.0.1', '--port', '9390'])).toEqual({
+    expect(parseLaunchOptions(['/opt/fnwm/app', '--no-sandbox', '--hidden', '--dir', '/d', '--host', '127.0.0.1', '--port', '9390', '--token-file', '/t'])).toEqual({
       hidden: true,
       overrides: { dir: '/d', host: '127.0.0.1', port: 9390 },
+      auth: { tokenFile: '/t' },
       problems: [],
     });
-    expect(parseLaunchOptions([])).toEqual({ hidden: false, overrides: {}, problems: [] });
+    expect(parseLaunchOptions(['--no-auth']).auth).toEqual({ auth: false });
+    expect(parseLaunchOptions([])).toEqual({ hidden: false, overrides: {}, auth: {}, problems: [] });
   });
 
   it('a bad value is reported and ignored', () => {
     expect(parseLaunchOptions(['--port', 'http', '--dir'])).toEqual({
       hidden: false,
       overrides: {},
+      auth: {},
       problems: ['--dir needs a value', '--port http is not a port number; using the configured port'],
     });
   });

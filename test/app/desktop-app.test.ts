@@ -5,10 +5,12 @@
  */
 import net from 'node:net';
 import path from 'node:path';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { runDesktopApp, type DesktopApp } from '../../src-main/app/desktop-app.js';
+import { APP_ENTRY_URL, createAppProtocolHandler } from '../../src-main/app/app-protocol.js';
 import { UntrustedSenderError } from '../../src-main/app/ipc.js';
 import { ManagerClient } from '../../src-main/core/client.js';
 import { isPidAlive } from '../../src-main/core/liveness.js';
@@ -17,6 +19,9 @@ import { rawText } from '../../src-main/core/ws-text.js';
 import { electronFakes, preventable, type Fakes } from '../helpers/electron-fakes.js';
 import { createWorker, killWorkers, makeTempDir, startTestManager, testEnv, waitFor, type TestManager } from '../helpers/manager.js';
 import { randomPortRange } from '../helpers/standin.js';
+import { canMakeNamespace, makePeerNamespace } from '../helpers/netns.js';
+import { TOKEN_FILE } from '../../src-main/core/remote-auth.js';
+import { NEEDS_TOKEN_PY } from '../../src-main/core/port-occupant.js';
 
 const FAST = { lifecycle: { stopTimeoutMs: 3000, killGraceMs: 500, connectTimeoutMs: 10_000, startTimeoutMs: 15_000 } };
 
@@ -31,26 +36,47 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function launch(
-  options: { port?: number; extraArgs?: string[]; platform?: NodeJS.Platform; env?: Record<string, string>; dir?: string; service?: Partial<ServiceOptions> } = {},
-): Promise<Running> {
+interface LaunchOptions {
+  port?: number;
+  extraArgs?: string[];
+  platform?: NodeJS.Platform;
+  env?: Record<string, string>;
+  dir?: string;
+  service?: Partial<ServiceOptions>;
+  autoReady?: boolean;
+  host?: string;
+}
+
+/** The fakes for one launch, not yet run; the dir and its workers are cleaned up after the test. */
+async function prepare(options: LaunchOptions = {}): Promise<{ fakes: Fakes; dir: string }> {
   const dir = options.dir ?? (await makeTempDir('fnwm-app-'));
   const fakes = electronFakes({
-    argv: ['/app', '--dir', dir, '--host', '127.0.0.1', '--port', String(options.port ?? 0), ...(options.extraArgs ?? [])],
+    argv: ['/app', '--dir', dir, '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0), ...(options.extraArgs ?? [])],
     env: testEnv(randomPortRange(), options.env),
     dir,
     platform: options.platform,
+    autoReady: options.autoReady,
   });
   fakes.deps.serviceOptions = { ...FAST, ...options.service };
   fakes.deps.takeOverTimeoutMs = 20_000;
-  const app = await runDesktopApp(fakes.deps);
-  if (!app) throw new Error('The first instance did not start');
   cleanups.push(async () => {
-    await app.service()?.stop('test done');
     await killWorkers(path.join(dir, 'workers'));
     await rm(dir, { recursive: true, force: true });
   });
+  return { fakes, dir };
+}
+
+async function launch(options: LaunchOptions = {}): Promise<Running> {
+  const { fakes, dir } = await prepare(options);
+  const app = await runDesktopApp(fakes.deps);
+  if (!app) throw new Error('The first instance did not start');
+  cleanups.push(async () => void (await app.service()?.stop('test done')));
   return { fakes, app, dir };
+}
+
+/** The log line of every bind of the in-process manager. */
+function binds(fakes: Fakes): string[] {
+  return fakes.logs.filter((line) => line.includes('Workermanager listening on'));
 }
 
 async function otherManager(): Promise<TestManager> {
@@ -262,6 +288,73 @@ describe('start', () => {
   });
 });
 
+describe('start-up order', () => {
+  it('a second instance quits at once and opens nothing, not even the log', async () => {
+    const { fakes } = await prepare();
+    fakes.app.lockFree = false;
+    expect(await runDesktopApp(fakes.deps)).toBeUndefined();
+    expect(fakes.app.exits).toBe(1);
+    expect(fakes.openedLogs).toEqual([]);
+    expect(fakes.windows).toEqual([]);
+    expect(fakes.logs.some((line) => line.includes('Workermanager listening'))).toBe(false);
+  });
+
+  it('the log opens in the logs dir once the app is ready', async () => {
+    const { fakes } = await launch();
+    expect(fakes.openedLogs).toEqual([fakes.app.dirs.logs]);
+  });
+
+  it('a second launch during start-up is honoured once the manager is up', async () => {
+    const { fakes } = await prepare({ extraArgs: ['--hidden'], autoReady: false });
+    const running = runDesktopApp(fakes.deps);
+    // Before ready (Electron delivers it after) and while the manager is still binding.
+    fakes.app.secondLaunch(['/app']);
+    fakes.app.fireReady();
+    const app = (await running)!;
+    cleanups.push(async () => void (await app.service()?.stop('test done')));
+    expect(app.state().manager.phase).toBe('running');
+    expect(fakes.windows).toHaveLength(1);
+    expect(fakes.windows[0].visible).toBe(true);
+    expect(fakes.windows[0].managerUrl).toBe(app.service()!.url);
+  });
+
+  it('a quit before ready is handled: nothing starts, the app exits', async () => {
+    const { fakes } = await prepare({ autoReady: false });
+    const running = runDesktopApp(fakes.deps);
+    fakes.app.quit();
+    fakes.app.fireReady();
+    expect(await running).toBeUndefined();
+    await waitFor(() => fakes.app.exits === 1, 5000, 'the exit');
+    expect(fakes.app.events).toEqual(['before-quit', 'before-quit', 'will-quit', 'quit']);
+    expect(() => fakes.tray()).toThrow('No tray was created');
+    expect(binds(fakes)).toEqual([]);
+  });
+
+  it('two starts at once (double click, take-over and Start): one bind, the second joins the first', async () => {
+    const { fakes, app } = await launch();
+    fakes.tray().click('Stop manager');
+    await waitFor(() => app.state().manager.phase === 'stopped', 10_000, 'the stop');
+    const start = fakes.tray().item('Start manager').click as () => void;
+    start();
+    start();
+    await waitFor(() => app.state().manager.phase === 'running', 10_000, 'the start');
+    // The first launch's bind and one more.
+    expect(binds(fakes)).toHaveLength(2);
+    const url = app.service()!.url;
+    expect(binds(fakes)[1]).toContain(url);
+    // A quit during a start waits for exactly that start, then stops what it bound.
+    fakes.tray().click('Stop manager');
+    await waitFor(() => app.state().manager.phase === 'stopped', 10_000, 'the second stop');
+    start();
+    fakes.app.quit();
+    await app.exited;
+    expect(binds(fakes)).toHaveLength(3);
+    await expect(ManagerClient.connect(url, 1000)).rejects.toThrow();
+    await expect(ManagerClient.connect(binds(fakes)[2].split(' ').find((w) => w.startsWith('ws://'))!, 1000)).rejects.toThrow();
+    expect(app.service()).toBeUndefined();
+  });
+});
+
 describe('workers from the tray and quitting', () => {
   async function withActiveWorker(options: Parameters<typeof launch>[0] = {}) {
     const running = await launch(options);
@@ -348,11 +441,13 @@ describe('workers from the tray and quitting', () => {
     expect(fakes.notifications).toHaveLength(1);
   });
 
-  it('quit stops the workers it started, shows progress, ignores a second quit, and leaves nothing running', async () => {
+  it('quit asks, then stops the workers it started, shows progress, ignores a second quit, and leaves nothing running', async () => {
     const { fakes, app, pid } = await withActiveWorker();
     const url = app.service()!.url;
+    fakes.dialogAnswers.push(0);
     fakes.app.quit();
-    expect(app.state().manager.phase).toBe('stopping');
+    await waitFor(() => app.state().manager.phase === 'stopping', 5000, 'the stop');
+    expect(fakes.dialogs.at(-1)!.options.message).toBe('1 worker is running');
     expect(fakes.tray().images.at(-1)).toBe('tray-busy.png');
     expect(fakes.tray().item('Quitting…').enabled).toBe(false);
     fakes.app.quit();
@@ -365,20 +460,88 @@ describe('workers from the tray and quitting', () => {
     await expect(ManagerClient.connect(url, 1000)).rejects.toThrow();
   });
 
-  it('with "Keep workers running on quit" the worker outlives the app', async () => {
+  it('with "Running workers on quit: Keep them running" the worker outlives the app, unasked', async () => {
     const { fakes, app, pid } = await withActiveWorker();
-    fakes.tray().click('Settings', 'Keep workers running on quit');
-    await waitFor(() => app.state().settings.keepWorkers, 5000, 'the setting');
+    fakes.tray().click('Settings', 'Running workers on quit', 'Keep them running');
+    await waitFor(() => app.state().settings.workersOnQuit === 'keep', 5000, 'the setting');
+    expect(fakes.tray().item('Settings', 'Running workers on quit', 'Keep them running').checked).toBe(true);
+    const asked = fakes.dialogs.length;
     fakes.app.quit();
     await app.exited;
+    expect(fakes.dialogs).toHaveLength(asked);
     expect(isPidAlive(pid)).toBe(true);
     process.kill(-pid, 'SIGKILL');
   });
 
+  it('closing the window on Linux with a worker running asks; Cancel keeps app, window and worker', async () => {
+    const { fakes, app, pid } = await withActiveWorker({ platform: 'linux' });
+    fakes.dialogAnswers.push(2);
+    fakes.windows[0].userClose();
+    await waitFor(() => fakes.dialogs.length === 1, 5000, 'the question');
+    expect(fakes.dialogs[0].options).toMatchObject({ message: '1 worker is running', buttons: ['Stop them', 'Keep them running', 'Cancel'] });
+    expect(fakes.dialogs[0].options.checkboxLabel).toContain('Remember my choice');
+    // The answer is handled: a quit would have begun by now.
+    await waitFor(() => fakes.app.quitRequests === 1 && fakes.dialogAnswers.length === 0, 5000, 'the answer');
+    await sleep(50);
+    expect(fakes.windows[0].destroyed).toBe(false);
+    expect(fakes.windows[0].visible).toBe(true);
+    expect(app.state().manager.phase).toBe('running');
+    expect(fakes.app.exits).toBe(0);
+    expect(isPidAlive(pid)).toBe(true);
+    expect(app.state().settings.workersOnQuit).toBe('ask');
+  });
+
+  it('closing the window on Linux with a worker running: "Stop them" stops it and quits', async () => {
+    const { fakes, app, pid } = await withActiveWorker({ platform: 'linux' });
+    fakes.dialogAnswers.push(0);
+    fakes.windows[0].userClose();
+    await app.exited;
+    expect(fakes.windows[0].destroyed).toBe(true);
+    expect(isPidAlive(pid)).toBe(false);
+    expect(fakes.app.exits).toBe(1);
+  });
+
+  it('closing the window on Linux: "Keep them running" + remember; the next start adopts the worker and quits without asking', async () => {
+    const first = await withActiveWorker({ platform: 'linux' });
+    first.fakes.dialogAnswers.push({ response: 1, checkboxChecked: true });
+    first.fakes.windows[0].userClose();
+    await first.app.exited;
+    expect(isPidAlive(first.pid)).toBe(true);
+    expect(first.app.state().settings.workersOnQuit).toBe('keep');
+
+    // The same settings file (userData under the dir) and workers dir.
+    const second = await launch({ platform: 'linux', dir: first.dir });
+    expect(second.app.state().settings.workersOnQuit).toBe('keep');
+    expect(second.fakes.tray().item('Settings', 'Running workers on quit', 'Keep them running').checked).toBe(true);
+    await waitFor(() => second.app.state().workers.some((w) => w.pid === first.pid && w.state === 'active' && w.adopted), 15_000, 'the adoption');
+    second.fakes.windows[0].userClose();
+    await second.app.exited;
+    expect(second.fakes.dialogs).toEqual([]);
+    expect(isPidAlive(first.pid)).toBe(true);
+    process.kill(-first.pid, 'SIGKILL');
+  });
+
+  it('a start begun in the window that fails while the window is hidden is notified with the reason', async () => {
+    const { fakes, app } = await launch();
+    const service = app.service()!;
+    // As the window does: a client with the app's origin.
+    const client = await ManagerClient.connect(service.url, 5000, { Origin: APP_ORIGIN });
+    await createWorker(client, service.settings.workersDir, 'broken', { exit_at: 'start', exit_code: 3 });
+    fakes.windows[0].userClose();
+    expect(fakes.windows[0].visible).toBe(false);
+    client.send({ type: 'set_active', workerid: app.state().workers[0].uuid });
+    await waitFor(() => fakes.notifications.length > 0, 20_000, 'the failure notice');
+    expect(fakes.notifications[0].title).toBe('Starting broken failed');
+    expect(fakes.notifications[0].body).toMatch(/exited during start/);
+    client.close();
+  });
+
   it('Stop manager and Start manager from the tray', async () => {
     const { fakes, app, pid } = await withActiveWorker();
+    fakes.dialogAnswers.push(0);
     fakes.tray().click('Stop manager');
     await waitFor(() => app.state().manager.phase === 'stopped', 15_000, 'the stop');
+    expect(fakes.dialogs.at(-1)!.options.buttons).toEqual(['Stop them', 'Keep them running', 'Cancel']);
     expect(isPidAlive(pid)).toBe(false);
     expect(fakes.tray().images.at(-1)).toBe('tray-stopped.png');
     expect(fakes.tray().item('Workers').enabled).toBe(false);
@@ -397,9 +560,12 @@ describe('window', () => {
 
     const linux = await launch({ platform: 'linux' });
     linux.fakes.windows[0].userClose();
-    expect(linux.fakes.windows[0].destroyed).toBe(true);
     await linux.app.exited;
+    expect(linux.fakes.windows[0].destroyed).toBe(true);
     expect(linux.fakes.app.exits).toBe(1);
+    // No workers ran: nothing to ask.
+    expect(linux.fakes.dialogs).toEqual([]);
+    expect(linux.fakes.app.events).toEqual(['before-quit', 'before-quit', 'will-quit', 'quit']);
   });
 
   it('denies navigation, new windows and permissions except the app page writing the clipboard; http(s) links go to the system browser', async () => {
@@ -443,6 +609,86 @@ describe('window', () => {
     (await ManagerClient.connect(url, 5000, { Origin: APP_ORIGIN })).close();
     await expect(ManagerClient.connect(url, 5000, { Origin: 'file://' })).rejects.toThrow('403');
     await expect(ManagerClient.connect(url, 5000, { Origin: 'null' })).rejects.toThrow('403');
+  });
+});
+
+describe.runIf(canMakeNamespace)('"Use it" for a manager that wants its token', () => {
+  it('the window gets this machine\'s token first, stores the one the user gives (sealed), and the app then watches that manager', async () => {
+    const peer = await makePeerNamespace();
+    cleanups.push(() => peer.remove());
+    // A manager bound to 0.0.0.0 elsewhere (its own config dir and token); this app is set to the same
+    // port on a non-loopback address of this machine, so it reaches that manager as a remote peer.
+    const mdir = await makeTempDir('fnwm-remote-');
+    await writeFile(path.join(mdir, 'config.json'), JSON.stringify({ worker_manager: { allowed_hosts: [peer.hostIp] } }));
+    const remote = await startTestManager({ dir: mdir, host: '0.0.0.0' });
+    let remoteRunning = true;
+    cleanups.push(async () => void (remoteRunning && (await remote.close())));
+    const token = (await readFile(path.join(mdir, TOKEN_FILE), 'utf8')).trim();
+
+    const { fakes, dir } = await prepare({ host: peer.hostIp, port: remote.service.port });
+    const sealed: string[] = [];
+    fakes.deps.secrets = {
+      isEncryptionAvailable: () => true,
+      encryptString: (text) => {
+        sealed.push(text);
+        return Buffer.from(`sealed:${text}`);
+      },
+      decryptString: (data) => data.toString().replace(/^sealed:/, ''),
+    };
+    fakes.dialogAnswers.push(0);
+    const app = (await runDesktopApp(fakes.deps))!;
+    await waitFor(() => app.state().manager.phase === 'client', 10_000, '"Use it"');
+    const url = `ws://${peer.hostIp}:${remote.service.port}`;
+    expect(fakes.dialogs[0].options.detail).toContain(NEEDS_TOKEN_PY);
+    const win = fakes.windows.at(-1)!;
+    expect(win.managerUrl).toBe(url);
+    const trusted = { sender: win.webContents, senderFrame: win.webContents.mainFrame };
+    // First guess: this machine's own token file (the app's config dir, made when it tried to bind beyond
+    // loopback); here that manager has another config, so the window gets refused and asks the user.
+    const ownToken = (await readFile(path.join(dir, TOKEN_FILE), 'utf8')).trim();
+    expect(ownToken).not.toBe(token);
+    expect(await fakes.ipc.invoke('manager:token', trusted)).toBe(ownToken);
+    await expect(fakes.ipc.invoke('manager:set-token', trusted, 'has spaces in it, too')).rejects.toThrow('without spaces');
+
+    await waitFor(() => fakes.logs.some((line) => line.includes('needs its access token; the window asks for it')), 5000, "the app's watch to be refused");
+    const refusals = remote.logs.filter((line) => line.includes('no valid token')).length;
+    await fakes.ipc.invoke('manager:set-token', trusted, token);
+    expect(sealed).toEqual([token]);
+    const file = JSON.parse(await readFile(path.join(dir, 'userData', 'settings.json'), 'utf8')) as { managerTokens: Record<string, string> };
+    expect(file.managerTokens).toEqual({ [`${peer.hostIp}:${remote.service.port}`]: `safe:${Buffer.from(`sealed:${token}`).toString('base64')}` });
+    expect((await stat(path.join(dir, 'userData', 'settings.json'))).mode & 0o777).toBe(0o600);
+    expect(await fakes.ipc.invoke('manager:token', trusted)).toBe(token);
+
+    // The app's watch of that manager (refused with this machine's token) got in with the given one: when
+    // that manager stops, the app says so.
+    remoteRunning = false;
+    await remote.close();
+    await waitFor(() => fakes.notifications.some((n) => n.title === 'The Workermanager has stopped'), 10_000, 'the notice');
+    expect(remote.logs.filter((line) => line.includes('no valid token'))).toHaveLength(refusals);
+    fakes.app.quit();
+    await app.exited;
+  });
+});
+
+describe('CSP per manager URL', () => {
+  it('connect-src names exactly the manager the window uses, in every loopback spelling and for a host chosen with "Use it"', async () => {
+    const page = async (managerUrl: string) => {
+      const response = await createAppProtocolHandler(path.resolve('dist/renderer'), () => managerUrl)(new Request(APP_ENTRY_URL));
+      const html = await response.text();
+      // Only the header: a meta CSP in the page would narrow it to a fixed list.
+      expect(html).not.toMatch(/http-equiv=["']?Content-Security-Policy/i);
+      return /connect-src ([^;]*)/.exec(response.headers.get('content-security-policy') ?? '')?.[1];
+    };
+    expect(await page('ws://127.0.0.1:9380')).toBe("'self' ws://127.0.0.1:9380");
+    expect(await page('ws://localhost:41234')).toBe("'self' ws://localhost:41234");
+    expect(await page('ws://127.0.0.2:9380')).toBe("'self' ws://127.0.0.2:9380");
+    expect(await page('ws://lab-machine.example:9380')).toBe("'self' ws://lab-machine.example:9380");
+    expect(await page('wss://workers.example.org')).toBe("'self' wss://workers.example.org");
+    // CSP cannot name IPv6 literals: the scheme only.
+    expect(await page('ws://[::1]:9380')).toBe("'self' ws:");
+    // No manager yet, or not a WebSocket URL: nothing beyond the app itself.
+    expect(await page('')).toBe("'self'");
+    expect(await page('http://evil.example')).toBe("'self'");
   });
 });
 

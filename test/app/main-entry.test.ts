@@ -34,14 +34,14 @@ vi.mock('electron', async () => {
     dialog: { showMessageBox: () => Promise.resolve({ response: 0 }) },
     Menu: { buildFromTemplate: (template: unknown) => ({ template }) },
     nativeImage: { createFromPath: (file: string) => ({ file }) },
+    safeStorage: { isEncryptionAvailable: () => false, encryptString: () => Buffer.alloc(0), decryptString: () => '' },
     Tray: function Tray(image: { file: string }) {
-      const tray = new fakes.FakeTray();
-      tray.images.push(image.file);
+      const tray = fakes.createFakeTray(app, image.file);
       state.trays.push(tray);
       return tray;
     },
     BrowserWindow: function BrowserWindow(options: ConstructorParameters<typeof fakes.FakeWindow>[0]) {
-      const win = new fakes.FakeWindow(options);
+      const win = fakes.createFakeWindow(app, options);
       state.windows.push(win);
       return win;
     },
@@ -51,9 +51,16 @@ vi.mock('electron', async () => {
       },
       { isSupported: () => true },
     ),
+    // As Electron: schemes are registered before ready, handlers after.
     protocol: {
-      registerSchemesAsPrivileged: (schemes: unknown[]) => state.schemes.push(...schemes),
-      handle: (scheme: string, handler: (request: Request) => Promise<Response>) => state.handlers.set(scheme, handler),
+      registerSchemesAsPrivileged: (schemes: unknown[]) => {
+        if (app.isReady()) throw new Error('registerSchemesAsPrivileged must be called before the app is ready');
+        state.schemes.push(...schemes);
+      },
+      handle: (scheme: string, handler: (request: Request) => Promise<Response>) => {
+        app.assertReady('protocol.handle');
+        state.handlers.set(scheme, handler);
+      },
     },
   };
 });
@@ -101,5 +108,6 @@ describe.runIf(process.platform === 'linux')('main entry (built)', () => {
     await waitFor(() => tray.destroyed, 10_000, 'the quit');
     expect(app.exits).toBe(1);
     expect(app.exitCode).toBeUndefined();
+    expect(app.events).toEqual(['before-quit', 'before-quit', 'will-quit', 'quit']);
   });
 });

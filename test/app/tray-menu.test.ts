@@ -25,7 +25,7 @@ const actions: TrayActions = {
   quit: () => calls.push('quit'),
 };
 
-const settings = { startHidden: false, keepWorkers: true, quitOnWindowClose: false };
+const settings = { startHidden: false, workersOnQuit: 'keep', quitOnWindowClose: false } as const;
 const url = 'ws://localhost:9380';
 const otherManager: ManagerPhase = {
   phase: 'port-taken',
@@ -45,7 +45,7 @@ function state(manager: ManagerPhase, workers: WorkerRuntime[] = []): TrayState 
 /** Labels with their enabled flag and checkbox state, submenus indented: a readable snapshot. */
 function outline(items: MenuItemConstructorOptions[], depth = 0): string[] {
   return items.flatMap((item) => {
-    const line = `${'  '.repeat(depth)}${item.type === 'separator' ? '---' : item.label}${item.enabled === false ? ' [disabled]' : ''}${item.type === 'checkbox' ? (item.checked ? ' [x]' : ' [ ]') : ''}`;
+    const line = `${'  '.repeat(depth)}${item.type === 'separator' ? '---' : item.label}${item.enabled === false ? ' [disabled]' : ''}${item.type === 'checkbox' || item.type === 'radio' ? (item.checked ? ' [x]' : ' [ ]') : ''}`;
     return [line, ...outline((item.submenu as MenuItemConstructorOptions[] | undefined) ?? [], depth + 1)];
   });
 }
@@ -107,7 +107,10 @@ describe('tray menu', () => {
       'Start at login [ ]',
       'Settings',
       '  Start hidden (tray only) [ ]',
-      '  Keep workers running on quit [x]',
+      '  Running workers on quit',
+      '    Ask [ ]',
+      '    Stop them [ ]',
+      '    Keep them running [x]',
       '  Quit when the window closes [ ]',
       'Open logs folder',
       '---',
@@ -118,10 +121,10 @@ describe('tray menu', () => {
   it('each item calls its action with the worker and the toggled value', () => {
     const menu = trayMenu({ ...state({ phase: 'running', url }, [worker('a', 'active')]), startAtLogin: true }, actions);
     calls.length = 0;
-    for (const path of [['Stop manager'], ['Workers', 'a', 'Stop'], ['Workers', 'a', 'Restart'], ['Workers', 'a', 'Show logs'], ['New worker'], ['Open Workermanager'], ['Start at login'], ['Settings', 'Keep workers'], ['Settings', 'Start hidden'], ['Open logs folder'], ['Quit']]) {
+    for (const path of [['Stop manager'], ['Workers', 'a', 'Stop'], ['Workers', 'a', 'Restart'], ['Workers', 'a', 'Show logs'], ['New worker'], ['Open Workermanager'], ['Start at login'], ['Settings', 'Running workers', 'Ask'], ['Settings', 'Start hidden'], ['Open logs folder'], ['Quit']]) {
       (menuItem(menu, ...path).click as () => void)();
     }
-    expect(calls).toEqual(['stopManager', 'stop uuid-a', 'restart uuid-a', 'logs uuid-a', 'newWorker', 'openWindow', 'login false', 'keepWorkers false', 'startHidden true', 'openLogsFolder', 'quit']);
+    expect(calls).toEqual(['stopManager', 'stop uuid-a', 'restart uuid-a', 'logs uuid-a', 'newWorker', 'openWindow', 'login false', 'workersOnQuit ask', 'startHidden true', 'openLogsFolder', 'quit']);
   });
 
   it('no workers yet', () => {

@@ -1,5 +1,5 @@
 /** The dashboard: connection, status bar, notices, the worker list, dialogs, the log panel and the overlay. */
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useMemo, useState, type ReactNode } from 'react';
 import { isRunningState } from '../../../src-main/core/protocol.js';
 import { useHub } from '../hub-context.js';
 import { displayName, workerItems, workerState } from '../worker-view.js';
@@ -11,7 +11,8 @@ import { Notices } from './Notices.js';
 import { BlockingOverlay, StatusBar, useOverlayShown } from './Progress.js';
 import { WorkerList } from './WorkerList.js';
 
-export function App() {
+/** `banner`: shown above the notices (the access-token prompt of a dashboard opened from another machine). */
+export function App({ banner }: { banner?: ReactNode } = {}) {
   const active = useHub((s) => s.active);
   const inactive = useHub((s) => s.inactive);
   const runtime = useHub((s) => s.runtime);
@@ -34,6 +35,7 @@ export function App() {
           <ConnectionInfo />
         </header>
         <StatusBar />
+        {banner}
         <Notices />
         <main>
           <WorkerList items={items} onNew={onNew} onDelete={onDelete} />
