@@ -101,8 +101,9 @@ export interface StandinProcess {
   output: () => string;
 }
 
-export function spawnStandin(args: string[], env: NodeJS.ProcessEnv): StandinProcess {
-  const child = spawn(standinPython, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `python` defaults to the stand-in; the drift test runs the real FuncNodes the same way. */
+export function spawnStandin(args: string[], env: NodeJS.ProcessEnv, python: string = standinPython): StandinProcess {
+  const child = spawn(python, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));

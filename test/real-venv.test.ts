@@ -1,0 +1,153 @@
+/**
+ * Workers in their own venvs with the real FuncNodes and the real uv (both from the pinned, cached
+ * wheels): creation through the uv path (spec §4.2, with the discovered interpreter, never a downloaded
+ * Python) and through the pip path, starts with `update_on_startup` on and off, and what the real CLI's
+ * own in-worker upgrade does. Every install comes from the cached wheelhouse, offline.
+ */
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ManagerClient } from '../src-main/core/client.js';
+import { isPidAlive } from '../src-main/core/liveness.js';
+import type { WorkerConfig } from '../src-main/core/protocol.js';
+import { makeTempDir, messageOf, readUntil, startTestManager, type TestManager } from './helpers/manager.js';
+import { installedVersions } from './helpers/python-env.js';
+import { realFuncnodes, type RealFuncnodes } from './helpers/real-funcnodes.js';
+import { activate, deactivate, freePort, offlineInstalls, realWorkerEnv, type Env } from './helpers/real-worker.js';
+
+let fn: RealFuncnodes;
+beforeAll(async () => {
+  fn = await realFuncnodes();
+}, 600_000);
+
+async function managerWith(uv: string | false, env: Env = {}): Promise<TestManager> {
+  const dir = await makeTempDir();
+  await writeFile(path.join(dir, 'config.json'), JSON.stringify({ worker_manager: { uv } }));
+  return startTestManager({ dir, env: await realWorkerEnv(fn, { ...offlineInstalls(fn), ...env }), lifecycle: { stopTimeoutMs: 15_000, killGraceMs: 2000 } });
+}
+
+async function createInVenv(client: ManagerClient, name: string): Promise<string> {
+  client.send({ type: 'new_worker', kwargs: { name, in_venv: true } });
+  const { found, before } = await readUntil(client, 'worker_created', 240_000);
+  const errors = before.map(messageOf).filter((m) => m?.type === 'error');
+  expect(errors).toEqual([]);
+  return found.uuid;
+}
+
+const configOf = async (m: TestManager, uuid: string) => JSON.parse(await readFile(path.join(m.workersDir, `worker_${uuid}.json`), 'utf8')) as WorkerConfig;
+
+async function setUpdates(m: TestManager, uuid: string, on: boolean): Promise<void> {
+  const config = await configOf(m, uuid);
+  config.update_on_startup = { funcnodes: on, 'funcnodes-core': on, 'funcnodes-worker': on };
+  await writeFile(path.join(m.workersDir, `worker_${uuid}.json`), JSON.stringify(config, null, 2));
+}
+
+async function cmdline(pid: number): Promise<string[]> {
+  return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+}
+
+/** The worker's own log (the manager captures its output there). */
+const workerLog = (m: TestManager, uuid: string) => readFile(path.join(m.workersDir, `worker_${uuid}`, 'worker.log'), 'utf8').catch(() => '');
+
+/** Starts with updates `on`; checks it runs from its venv and stops it. Returns the start's progress texts. */
+async function startAndStop(m: TestManager, client: ManagerClient, uuid: string): Promise<string[]> {
+  const started = await activate(client, uuid, 240_000);
+  expect(started.error, `${started.error}\n${await workerLog(m, uuid)}`).toBeUndefined();
+  const pid = started.data!.pid!;
+  const venvPython = path.join(m.workersDir, `worker_${uuid}`, '.venv', 'bin', 'python');
+  expect((await cmdline(pid))[0]).toBe(venvPython);
+  await deactivate(client, uuid);
+  expect(isPidAlive(pid)).toBe(false);
+  return started.frames.map(messageOf).flatMap((msg) => (msg?.type === 'progress' ? [msg.message] : []));
+}
+
+for (const installer of ['uv', 'pip'] as const) {
+  describe(`a venv worker made with ${installer} (real FuncNodes, offline from the pinned wheels)`, () => {
+    let m: TestManager;
+    let client: ManagerClient;
+    let uuid: string;
+    beforeAll(async () => {
+      m = await managerWith(installer === 'uv' ? fn.uv : false);
+      client = await m.connect();
+    });
+    afterAll(async () => {
+      await m?.close();
+    });
+
+    it('is created with the pinned FuncNodes in <data>/.venv, on the discovered interpreter', async () => {
+      uuid = await createInVenv(client, `venv-${installer}`);
+      const dataDir = path.join(m.workersDir, `worker_${uuid}`);
+      const config = await configOf(m, uuid);
+      expect(config.env_path).toBe(path.join(dataDir, '.venv'));
+      const installed = await installedVersions(path.join(dataDir, '.venv', 'bin', 'python'));
+      for (const name of ['funcnodes', 'funcnodes-core', 'funcnodes-worker']) expect(installed[name], name).toBe(fn.versions[name]);
+      const pyvenv = await readFile(path.join(dataDir, '.venv', 'pyvenv.cfg'), 'utf8');
+      // Made from the discovered interpreter (FUNCNODES_PYTHON's base), not a Python uv downloaded.
+      const base = (await readFile(path.join(path.dirname(path.dirname(fn.python)), 'pyvenv.cfg'), 'utf8')).match(/^home = (.*)$/m)![1];
+      expect(pyvenv).toContain(`home = ${base}`);
+      const pyproject = await readFile(path.join(dataDir, 'pyproject.toml'), 'utf8');
+      expect(pyproject).toMatch(/funcnodes/);
+      if (installer === 'uv') expect(await readFile(path.join(dataDir, 'uv.lock'), 'utf8')).toMatch(/name = "funcnodes"/);
+    }, 300_000);
+
+    it('starts with update_on_startup off: no update, in the manager or in the worker', async () => {
+      await setUpdates(m, uuid, false);
+      const logBefore = (await workerLog(m, uuid)).length;
+      const progress = await startAndStop(m, client, uuid);
+      expect(progress.join('\n')).not.toMatch(/Updating/i);
+      // The real CLI skipped its own upgrade too (it would run `python -m uv add funcnodes`).
+      expect((await workerLog(m, uuid)).slice(logBefore)).not.toMatch(/uv add|Resolved \d+ packages/);
+    }, 300_000);
+
+    it('starts with update_on_startup on: the manager updates, then the real CLI upgrades again in the worker', async () => {
+      await setUpdates(m, uuid, true);
+      const logBefore = (await workerLog(m, uuid)).length;
+      const progress = await startAndStop(m, client, uuid);
+      expect(progress.some((text) => /environment|Updating|funcnodes/i.test(text)), progress.join('\n')).toBe(true);
+      // The CLI's `start_existing_worker` ran `python -m uv add/lock/sync` for the venv (issue 15): uv's
+      // own lines are in the worker's output.
+      const workerOutput = (await workerLog(m, uuid)).slice(logBefore);
+      expect(workerOutput).toMatch(/Resolved \d+ packages/);
+      const installed = await installedVersions(path.join(m.workersDir, `worker_${uuid}`, '.venv', 'bin', 'python'));
+      expect(installed.funcnodes).toBe(fn.versions.funcnodes);
+    }, 300_000);
+  });
+}
+
+describe('a venv worker when the package index cannot be reached', () => {
+  let m: TestManager;
+  let client: ManagerClient;
+  let uuid: string;
+  let index: string;
+  beforeAll(async () => {
+    // Made offline from the wheels; then the wheels are taken away and the index is a refused port.
+    m = await managerWith(fn.uv);
+    client = await m.connect();
+    uuid = await createInVenv(client, 'venv-outage');
+    await m.close();
+    index = `http://127.0.0.1:${await freePort()}/simple`;
+    m = await startTestManager({
+      dir: m.dir,
+      env: await realWorkerEnv(fn, { ...offlineInstalls(fn), PIP_NO_INDEX: undefined, PIP_FIND_LINKS: undefined, PIP_INDEX_URL: index, PIP_RETRIES: '0', UV_NO_INDEX: undefined, UV_FIND_LINKS: undefined, UV_OFFLINE: undefined, UV_DEFAULT_INDEX: index, UV_HTTP_RETRIES: '0' }),
+    });
+    client = await m.connect();
+  }, 300_000);
+  afterAll(async () => {
+    await m?.close();
+    await rm(m.dir, { recursive: true, force: true });
+  });
+
+  it('starts with update_on_startup off', async () => {
+    await setUpdates(m, uuid, false);
+    await startAndStop(m, client, uuid);
+  }, 120_000);
+
+  // Issue 15: the real CLI's in-worker upgrade (`python -m uv lock --upgrade-package funcnodes`) fails
+  // without the index and the worker exits 1, so the start fails, although the manager's own update
+  // failed softly as promised. Remove `.fails` when issue 15 lands.
+  it.fails('starts with update_on_startup on (the manager reports the failed update and starts the worker as it is)', async () => {
+    await setUpdates(m, uuid, true);
+    const progress = await startAndStop(m, client, uuid);
+    expect(progress.join('\n')).toMatch(/error|could not/i);
+  }, 120_000);
+});
