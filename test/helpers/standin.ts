@@ -18,6 +18,7 @@ export interface StandinOptions {
   exit_code?: number;
   exit_at?: 'start';
   ignore_stop?: boolean;
+  stop_order?: 'aiohttp-3.8';
 }
 
 export interface PortRange {
