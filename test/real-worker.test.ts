@@ -3,7 +3,7 @@
  * hub: create, start, the worker answering its uuid, stop, restart, crash detection, adoption of a worker
  * that the real `funcnodes` CLI started, `funcnodes worker list`, and `funcnodes runserver` using our hub.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManagerClient } from '../src-main/core/client.js';
@@ -138,6 +138,24 @@ describe('a worker the real `funcnodes` CLI started', () => {
     } finally {
       cli.child.kill('SIGKILL');
     }
+  });
+});
+
+describe('a JSON array in the workers dir', () => {
+  it('makes every real worker start fail (its CLI lookup reads all JSONs); the manager reports the exit and the output', async () => {
+    const uuid = await createWorker(client, m.workersDir, 'next-to-array');
+    const array = path.join(m.workersDir, 'worker_array.json');
+    await writeFile(array, '[1, 2]');
+    try {
+      const started = await activate(client, uuid);
+      expect(started.error).toMatch(/exited during start \(code 1\)/);
+      expect(started.error).toContain('TypeError: list indices must be integers or slices, not str');
+    } finally {
+      await rm(array);
+    }
+    // Gone again, the worker starts.
+    expect((await activate(client, uuid)).error).toBeUndefined();
+    await deactivate(client, uuid);
   });
 });
 

@@ -38,7 +38,7 @@ class Recorder {
       }),
     );
     this.ws.on('message', (data, isBinary) => {
-      if (!isBinary) this.frames.push(data.toString());
+      if (!isBinary) this.frames.push((data as Buffer).toString('utf8'));
       for (const wake of this.waiters.splice(0)) wake();
     });
     this.ws.on('error', () => undefined);
@@ -134,18 +134,19 @@ async function observe(python: string, env: NodeJS.ProcessEnv): Promise<Observat
   const base = { type: 'WSWorker', uuid: UUID, name: 'drift', data_path: null, env_path: null, host: '127.0.0.1', port, ssl: false, update_on_startup: { funcnodes: false, 'funcnodes-core': false, 'funcnodes-worker': false } };
   await writeFile(path.join(workers, `worker_${UUID}.json`), JSON.stringify(base, null, 2));
   const history: Record<string, string[]> = {};
-  let pid: number | undefined;
+  // The watch starts before the spawn; the pid is known from then on.
+  const proc: { pid?: number } = {};
   const note = async (name: string) => {
     const suffix = name.replace(`worker_${UUID}`, '');
     if (!['.p', '.runstate', '.json'].includes(suffix)) return;
     const text = await readFile(path.join(workers, name), 'utf8').catch(() => undefined);
     let entry: string;
     if (text === undefined) entry = '<gone>';
-    else if (suffix === '.p') entry = text.trim() === String(pid) ? '<worker pid>' : `<other: ${text.trim()}>`;
+    else if (suffix === '.p') entry = text.trim() === String(proc.pid) ? '<worker pid>' : `<other: ${text.trim()}>`;
     else if (suffix === '.json') {
       try {
         const json = JSON.parse(text) as Record<string, unknown>;
-        entry = `pid=${pidRole(json.pid, pid)} port=${json.port === port ? '<given>' : JSON.stringify(json.port)}`;
+        entry = `pid=${pidRole(json.pid, proc.pid)} port=${json.port === port ? '<given>' : JSON.stringify(json.port)}`;
       } catch {
         return; // caught mid-write
       }
@@ -159,7 +160,8 @@ async function observe(python: string, env: NodeJS.ProcessEnv): Promise<Observat
     if (name) reading = reading.then(() => note(name));
   });
   const worker = spawnStandin(standinArgs(dir, UUID), { ...process.env, ...env, FUNCNODES_CONFIG_DIR: dir, USE_SUBPROCESS_MONITOR: '0', FUNCNODES_WS_WORKER_STARTPORT: String(port), FUNCNODES_WS_WORKER_ENDPORT: String(port + 20) }, python);
-  pid = worker.child.pid;
+  proc.pid = worker.child.pid;
+  const pid = proc.pid;
   const url = `ws://127.0.0.1:${port}`;
   try {
     // Up: the first uuid answer on the port the JSON names.
@@ -201,12 +203,12 @@ async function observe(python: string, env: NodeJS.ProcessEnv): Promise<Observat
     await pinger.open();
     pinger.send(JSON.stringify({ type: 'ping' }));
     await pinger.until((f) => f.length > 0);
-    const pongReply = pinger.frames[0]!;
+    const pongReply = pinger.frames[0];
     // A JSON array: the next frame is the answer to the uuid sent after it.
     pinger.send('[1, 2]');
     pinger.send(JSON.stringify({ type: 'cmd', cmd: 'uuid', id: 'u2' }));
     await pinger.until((f) => f.length > 1);
-    const afterJsonArray = shape(pinger.frames[1]!);
+    const afterJsonArray = shape(pinger.frames[1]);
 
     const rude = new Recorder(url);
     await rude.open();

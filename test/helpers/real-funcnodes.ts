@@ -9,7 +9,7 @@
  * `ready` file exists, which is renamed into place last; a half-built entry is removed and built again.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,8 @@ import { execa } from 'execa';
 
 export const LOCK_FILE = fileURLToPath(new URL('../real/funcnodes-lock.txt', import.meta.url));
 const DEFAULT_INDEX = 'https://pypi.org/simple';
+/** Part of the cache key: raise it when what a cache entry holds changes. */
+const CACHE_FORMAT = 2;
 
 export interface RealFuncnodes {
   /** The cache entry: `venv/`, `wheels/`. */
@@ -52,7 +54,7 @@ export function pinnedVersions(lockText: string): Record<string, string> {
   const versions: Record<string, string> = {};
   for (const line of lockText.split('\n')) {
     const match = /^([A-Za-z0-9._-]+)==([^\s;]+)/.exec(line);
-    if (match) versions[match[1]!.toLowerCase().replace(/[._-]+/g, '-')] = match[2]!;
+    if (match) versions[match[1].toLowerCase().replace(/[._-]+/g, '-')] = match[2]!;
   }
   return versions;
 }
@@ -71,8 +73,8 @@ export async function buildRealFuncnodes(options: BuildOptions = {}): Promise<Re
   const env = options.env ?? process.env;
   const root = options.root ?? cacheRoot(env);
   const { stdout: pythonId } = await execa(options.python ?? 'python3', ['-c', 'import sys; print(sys.executable); print(sys.version)']);
-  const python = pythonId.split('\n')[0]!;
-  const key = createHash('sha256').update(lockText).update('\0').update(pythonId).digest('hex').slice(0, 16);
+  const python = pythonId.split('\n')[0];
+  const key = createHash('sha256').update(`${CACHE_FORMAT}\0${lockText}\0${pythonId}`).digest('hex').slice(0, 16);
   const dir = path.join(root, `funcnodes-${key}`);
   const entry = (): RealFuncnodes => ({
     dir,
@@ -117,6 +119,20 @@ async function buildInto(dir: string, lockFile: string, python: string, env: Rec
     const why = download.all.split('\n').filter((line) => /error|could not|failed/i.test(line)).at(-1)?.trim() ?? `exit ${String(download.exitCode)}`;
     throw new Error(`The pinned FuncNodes could not be downloaded from the package index ${index} (pip download -r ${lockFile}): ${why}`);
   }
+  // uv resolves for every platform (`uv add`/`uv lock` in a worker's project, also by the real CLI), so
+  // the wheelhouse also needs the pinned packages that only other platforms install (colorama on Windows).
+  const have = new Set((await readdir(wheels)).map((file) => normalise(file.split('-')[0])));
+  let missing = Object.entries(pinnedVersions(await readFile(lockFile, 'utf8'))).filter(([name]) => !have.has(normalise(name)));
+  for (const platform of ['win_amd64', 'macosx_11_0_arm64']) {
+    if (missing.length === 0) break;
+    await execa(python, ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--platform', platform, '--python-version', '3.11', '-d', wheels, ...missing.map(([name, version]) => `${name}==${version}`)], {
+      env: { PIP_DISABLE_PIP_VERSION_CHECK: '1', ...env },
+      extendEnv: false,
+      reject: false,
+    });
+    const now = new Set((await readdir(wheels)).map((file) => normalise(file.split('-')[0])));
+    missing = missing.filter(([name]) => !now.has(normalise(name)));
+  }
   await execa(python, ['-m', 'venv', venv]);
   const venvPython = path.join(venv, 'bin', 'python');
   await execa(venvPython, ['-m', 'pip', 'install', '-q', '--no-index', '--no-deps', '--find-links', wheels, '-r', lockFile], {
@@ -126,6 +142,10 @@ async function buildInto(dir: string, lockFile: string, python: string, env: Rec
   await execa(venvPython, ['-c', 'import funcnodes, funcnodes_worker, funcnodes_react_flow']);
   await writeFile(path.join(dir, 'ready.tmp'), `${new Date().toISOString()}\n`);
   await rename(path.join(dir, 'ready.tmp'), path.join(dir, 'ready'));
+}
+
+function normalise(name: string): string {
+  return name.toLowerCase().replace(/[._-]+/g, '_');
 }
 
 async function exists(file: string): Promise<boolean> {

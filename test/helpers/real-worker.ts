@@ -77,7 +77,7 @@ export async function activate(client: ManagerClient, uuid: string, timeoutMs = 
     return m?.type === 'set_worker' || m?.type === 'error' ? m : undefined;
   }, timeoutMs);
   await readReset(client, timeoutMs);
-  return end.type === 'set_worker' ? { frames, data: end.data } : { frames, error: end.type === 'error' ? end.message : String(end.type) };
+  return end.type === 'set_worker' ? { frames, data: end.data } : { frames, error: end.message };
 }
 
 /** `stop_worker` until its closing reset (the manager sends it once the process has exited). */
