@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManagerClient } from '../src-main/core/client.js';
 import { isPidAlive } from '../src-main/core/liveness.js';
 import type { WorkerConfig } from '../src-main/core/protocol.js';
+import { assertCliBuilt, fnwm, show } from './helpers/cli.js';
 import { createWorker, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
 import { realFuncnodes, type RealFuncnodes } from './helpers/real-funcnodes.js';
 import { activate, deactivate, freePort, funcnodesCli, realWorkerEnv, spawnFuncnodes, stateWhere, watchStates } from './helpers/real-worker.js';
@@ -19,6 +20,7 @@ let client: ManagerClient;
 let watcher: ManagerClient;
 
 beforeAll(async () => {
+  assertCliBuilt();
   fn = await realFuncnodes();
   m = await startTestManager({ env: await realWorkerEnv(fn), lifecycle: { stopTimeoutMs: 15_000, killGraceMs: 2000 } });
   client = await m.connect();
@@ -142,14 +144,22 @@ describe('a worker the real `funcnodes` CLI started', () => {
 });
 
 describe('a JSON array in the workers dir', () => {
-  it('makes every real worker start fail (its CLI lookup reads all JSONs); the manager reports the exit and the output', async () => {
+  it('makes every real worker start fail (its CLI lookup reads all JSONs); the manager logs the exit, the worker\'s log has why', async () => {
     const uuid = await createWorker(client, m.workersDir, 'next-to-array');
     const array = path.join(m.workersDir, 'worker_array.json');
     await writeFile(array, '[1, 2]');
     try {
+      // `fnwm doctor` names the file as the problem.
+      const env = Object.fromEntries(Object.entries({ ...process.env, ...m.env }).filter(([key, value]) => value !== undefined && key !== 'FUNCNODES_CONFIG_DIR'));
+      const doctor = await fnwm(['--dir', m.dir, 'doctor'], env);
+      expect(doctor.exitCode, show(doctor)).toBe(1);
+      expect(doctor.stdout).toContain(`problem: ${array} is not a worker config (a JSON object with "type"): FuncNodes' CLI cannot start any worker while it is there`);
+      const logBefore = (await readFile(path.join(m.workersDir, `worker_${uuid}`, 'worker.log'), 'utf8').catch(() => '')).length;
       const started = await activate(client, uuid);
-      expect(started.error).toMatch(/exited during start \(code 1\)/);
-      expect(started.error).toContain('TypeError: list indices must be integers or slices, not str');
+      expect(started.error).toBe(`Could not activate worker with id ${uuid}.`);
+      expect(m.logs.some((line) => line.includes(`set_active ${uuid} failed: the worker process exited during start (code 1)`))).toBe(true);
+      const output = (await readFile(path.join(m.workersDir, `worker_${uuid}`, 'worker.log'), 'utf8')).slice(logBefore);
+      expect(output).toContain('TypeError: list indices must be integers or slices, not str');
     } finally {
       await rm(array);
     }

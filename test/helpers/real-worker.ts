@@ -52,6 +52,9 @@ export function offlineInstalls(fn: RealFuncnodes): Env {
     PIP_NO_INDEX: '1',
     PIP_FIND_LINKS: fn.wheels,
     PIP_DISABLE_PIP_VERSION_CHECK: '1',
+    // No .pyc compilation at install (uv does not compile either), so a pip venv installs faster. pip reads
+    // a `--no-…` flag's variable inverted: PIP_NO_COMPILE=1 would keep compiling.
+    PIP_COMPILE: '0',
     UV_NO_INDEX: '1',
     UV_FIND_LINKS: fn.wheels,
     UV_OFFLINE: '1',
