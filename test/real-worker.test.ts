@@ -10,9 +10,9 @@ import { ManagerClient } from '../src-main/core/client.js';
 import { isPidAlive } from '../src-main/core/liveness.js';
 import type { WorkerConfig } from '../src-main/core/protocol.js';
 import { assertCliBuilt, fnwm, show } from './helpers/cli.js';
-import { createWorker, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
+import { activateWorker, createWorker, deactivateWorker, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
 import { realFuncnodes, type RealFuncnodes } from './helpers/real-funcnodes.js';
-import { activate, deactivate, freePort, funcnodesCli, realWorkerEnv, spawnFuncnodes, stateWhere, watchStates } from './helpers/real-worker.js';
+import { freePort, funcnodesCli, realWorkerEnv, spawnFuncnodes, stateWhere, watchStates } from './helpers/real-worker.js';
 
 let fn: RealFuncnodes;
 let m: TestManager;
@@ -73,7 +73,7 @@ describe('a real FuncNodes worker without a venv', () => {
     const json = await readJson(uuid);
     expect(json).toMatchObject({ type: 'WSWorker', uuid, name: 'real-demo', env_path: null, port: Number(m.env.FUNCNODES_WS_WORKER_STARTPORT) });
 
-    const started = await activate(client, uuid);
+    const started = await activateWorker(client, uuid);
     expect(started.error).toBeUndefined();
     expect(started.data).toMatchObject({ uuid, name: 'real-demo', type: 'WSWorker' });
     pid = started.data!.pid!;
@@ -92,7 +92,7 @@ describe('a real FuncNodes worker without a venv', () => {
   });
 
   it('stops: the sequence ends only after the process has exited, and it is listed inactive', async () => {
-    await deactivate(client, uuid);
+    await deactivateWorker(client, uuid);
     expect(isPidAlive(pid)).toBe(false);
     const status = await statusNow();
     expect(status.inactive).toContain(uuid);
@@ -134,7 +134,7 @@ describe('a worker the real `funcnodes` CLI started', () => {
       expect(adopted).toMatchObject({ adopted: true, pid: cli.child.pid });
       expect((await statusNow()).active).toContain(uuid);
 
-      await deactivate(client, uuid);
+      await deactivateWorker(client, uuid);
       expect(await cli.exited).toBe(0);
       await stateWhere(watcher, uuid, (r) => r.state === 'inactive');
     } finally {
@@ -155,7 +155,7 @@ describe('a JSON array in the workers dir', () => {
       expect(doctor.exitCode, show(doctor)).toBe(1);
       expect(doctor.stdout).toContain(`problem: ${array} is not a worker config (a JSON object with "type"): FuncNodes' CLI cannot start any worker while it is there`);
       const logBefore = (await readFile(path.join(m.workersDir, `worker_${uuid}`, 'worker.log'), 'utf8').catch(() => '')).length;
-      const started = await activate(client, uuid);
+      const started = await activateWorker(client, uuid);
       expect(started.error).toBe(`Could not activate worker with id ${uuid}.`);
       expect(m.logs.some((line) => line.includes(`set_active ${uuid} failed: the worker process exited during start (code 1)`))).toBe(true);
       const output = (await readFile(path.join(m.workersDir, `worker_${uuid}`, 'worker.log'), 'utf8')).slice(logBefore);
@@ -164,8 +164,8 @@ describe('a JSON array in the workers dir', () => {
       await rm(array);
     }
     // Gone again, the worker starts.
-    expect((await activate(client, uuid)).error).toBeUndefined();
-    await deactivate(client, uuid);
+    expect((await activateWorker(client, uuid)).error).toBeUndefined();
+    await deactivateWorker(client, uuid);
   });
 });
 

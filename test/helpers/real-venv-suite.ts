@@ -11,10 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ManagerClient } from '../../src-main/core/client.js';
 import { isPidAlive } from '../../src-main/core/liveness.js';
 import type { WorkerConfig } from '../../src-main/core/protocol.js';
-import { makeTempDir, messageOf, startTestManager, type TestManager } from './manager.js';
+import { activateWorker, deactivateWorker, makeTempDir, messageOf, startTestManager, type TestManager } from './manager.js';
 import { installedVersions } from './python-env.js';
 import { realFuncnodes, type RealFuncnodes } from './real-funcnodes.js';
-import { activate, deactivate, freePort, offlineInstalls, realWorkerEnv, type Env } from './real-worker.js';
+import { freePort, offlineInstalls, realWorkerEnv, type Env } from './real-worker.js';
 
 async function managerWith(fn: RealFuncnodes, uv: string | false, env: Env = {}, dir?: string): Promise<TestManager> {
   dir ??= await makeTempDir();
@@ -52,12 +52,12 @@ const workerLog = (m: TestManager, uuid: string) => readFile(path.join(m.workers
 
 /** Starts with updates `on`; checks it runs from its venv and stops it. Returns the start's progress texts. */
 async function startAndStop(m: TestManager, client: ManagerClient, uuid: string): Promise<string[]> {
-  const started = await activate(client, uuid, 240_000);
+  const started = await activateWorker(client, uuid, 240_000);
   expect(started.error, `${started.error}\n${await workerLog(m, uuid)}`).toBeUndefined();
   const pid = started.data!.pid!;
   const venvPython = path.join(m.workersDir, `worker_${uuid}`, '.venv', 'bin', 'python');
   expect((await cmdline(pid))[0]).toBe(venvPython);
-  await deactivate(client, uuid);
+  await deactivateWorker(client, uuid);
   expect(isPidAlive(pid)).toBe(false);
   return started.frames.map(messageOf).flatMap((msg) => (msg?.type === 'progress' ? [msg.message] : []));
 }
@@ -136,7 +136,7 @@ export function describeVenvWorker(installer: 'uv' | 'pip'): void {
       it('today (issue 15): with updates on, the manager updates softly, then the CLI\'s own `uv add` fails and the worker exits 1', async () => {
         await setUpdates(m, uuid, true);
         const logBefore = (await workerLog(m, uuid)).length;
-        const started = await activate(client, uuid, 120_000);
+        const started = await activateWorker(client, uuid, 120_000);
         const progress = started.frames.map(messageOf).filter((msg) => msg?.type === 'progress');
         expect(progress.some((msg) => msg.status === 'error' && /Could not update the environment/.test(msg.message))).toBe(true);
         expect(started.error).toBe(`Could not activate worker with id ${uuid}.`);

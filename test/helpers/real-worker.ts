@@ -7,8 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { execa } from 'execa';
 import type { ManagerClient } from '../../src-main/core/client.js';
-import type { ParsedManagerFrame, WorkerConfig, WorkerRuntime } from '../../src-main/core/protocol.js';
-import { messageOf, readReset, readUntil } from './manager.js';
+import type { WorkerRuntime } from '../../src-main/core/protocol.js';
+import { readUntil } from './manager.js';
 import type { RealFuncnodes } from './real-funcnodes.js';
 
 export type Env = Record<string, string | undefined>;
@@ -62,31 +62,6 @@ export function offlineInstalls(fn: RealFuncnodes): Env {
     UV_CACHE_DIR: fn.uvCache,
     UV_PYTHON_DOWNLOADS: 'never',
   };
-}
-
-export interface StartResult {
-  frames: ParsedManagerFrame[];
-  data?: WorkerConfig;
-  error?: string;
-}
-
-/** `set_active` until `set_worker` or `error`, then the closing reset. */
-export async function activate(client: ManagerClient, uuid: string, timeoutMs = 60_000): Promise<StartResult> {
-  client.send({ type: 'set_active', workerid: uuid });
-  const frames: ParsedManagerFrame[] = [];
-  const end = await client.until((frame) => {
-    frames.push(frame);
-    const m = messageOf(frame);
-    return m?.type === 'set_worker' || m?.type === 'error' ? m : undefined;
-  }, timeoutMs);
-  await readReset(client, timeoutMs);
-  return end.type === 'set_worker' ? { frames, data: end.data } : { frames, error: end.message };
-}
-
-/** `stop_worker` until its closing reset (the manager sends it once the process has exited). */
-export async function deactivate(client: ManagerClient, uuid: string): Promise<void> {
-  client.send({ type: 'stop_worker', workerid: uuid });
-  await readReset(client, 40_000);
 }
 
 /** Opts in to worker_states (the additive table); returns the first, full one. */
