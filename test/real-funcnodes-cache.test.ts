@@ -1,7 +1,8 @@
 // The cached real FuncNodes (test/helpers/real-funcnodes.ts): built from the pin file, reused, and a clear
 // failure when the package index cannot be reached.
 import { createServer } from 'node:net';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { makeTempDir } from './helpers/manager.js';
@@ -28,8 +29,11 @@ describe('the pinned real FuncNodes', () => {
   });
 
   it('is reused: a second lookup builds nothing and returns the same venv', async () => {
+    const ready = path.join(fn.dir, 'ready');
+    const before = (await stat(ready)).mtimeMs;
     const again = await buildRealFuncnodes();
     expect(again.python).toBe(fn.python);
+    expect((await stat(ready)).mtimeMs).toBe(before);
   });
 
   describe('when the package index cannot be reached', () => {
