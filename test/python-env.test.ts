@@ -11,7 +11,16 @@ import type { ManagerClient } from '../src-main/core/client.js';
 import type { ParsedManagerFrame, ProgressMessage, WorkerConfig } from '../src-main/core/protocol.js';
 import { inspectPython, MIN_PYTHON } from '../src-main/core/python-env/discovery.js';
 import { throttleLines } from '../src-main/core/python-env/installer.js';
-import { collect, makeTempDir, messageOf, readReset, readUntil, startTestManager, type TestManager } from './helpers/manager.js';
+import {
+  activateWorker as start,
+  collect,
+  deactivateWorker as stop,
+  makeTempDir,
+  messageOf,
+  readUntil,
+  startTestManager,
+  type TestManager,
+} from './helpers/manager.js';
 import { buildWheels, installedVersions, offlinePip, readUvCalls, standinUv, writeOldPython } from './helpers/python-env.js';
 
 const initialCwd = process.cwd();
@@ -35,24 +44,6 @@ async function createInVenv(client: ManagerClient, name: string): Promise<{ uuid
   client.send({ type: 'new_worker', kwargs: { name, in_venv: true } });
   const { found, before } = await readUntil(client, 'worker_created', 120_000);
   return { uuid: found.uuid, before };
-}
-
-/** set_active until set_worker (or error); the frames on the way. */
-async function start(client: ManagerClient, uuid: string): Promise<{ frames: ParsedManagerFrame[]; ok: boolean; error?: string }> {
-  client.send({ type: 'set_active', workerid: uuid });
-  const frames: ParsedManagerFrame[] = [];
-  const end = await client.until((frame) => {
-    frames.push(frame);
-    const m = messageOf(frame);
-    return m?.type === 'set_worker' || m?.type === 'error' ? m : undefined;
-  }, 120_000);
-  await readUntil(client, 'progress'); // the reset
-  return { frames, ok: end.type === 'set_worker', error: end.type === 'error' ? end.message : undefined };
-}
-
-async function stop(client: ManagerClient, uuid: string): Promise<void> {
-  client.send({ type: 'stop_worker', workerid: uuid });
-  await readReset(client, 30_000);
 }
 
 function venvPython(m: TestManager, uuid: string): string {

@@ -174,6 +174,7 @@ describe('stand-in worker: startup', () => {
       worker_dependencies: {},
       package_dependencies: {},
       pid: proc.child.pid,
+      autostart: 'never',
       update_on_startup: { funcnodes: false, 'funcnodes-core': true, 'funcnodes-worker': true },
       host: 'localhost',
       port: w.ports.start,
@@ -296,7 +297,8 @@ describe('stand-in worker: stop and failure', () => {
     const requester = await connect(w.port);
     requester.send({ type: 'cmd', cmd: 'stop_worker', id: 's1' });
     expect(await oldest.closed).toEqual({ code: 1001, reason: 'Server shutting down' });
-    expect(oldest.messages).toEqual([progress(0)]);
+    // As with aiohttp >= 3.10.4, which FuncNodes pins: the close frame only (spec 14.9).
+    expect(oldest.messages).toEqual([]);
     await waitFor(() => requester.messages.length >= 4, 'the stop messages');
     expect(requester.messages).toEqual([
       progress(0),
@@ -317,6 +319,16 @@ describe('stand-in worker: stop and failure', () => {
     expect(await readText(w.paths.p)).toBeUndefined();
     expect(await readText(w.paths.runstate)).toBe('removed');
     expect((await readJson(w.paths.json))?.port).toBe(w.port);
+  });
+
+  it('stop_order "aiohttp-3.8": the oldest client gets the progress before its close frame', async () => {
+    const w = await launch({ standin: { stop_order: 'aiohttp-3.8' } }, { FUNCNODES_STANDIN_STOP_DELAY: '0.3' });
+    const oldest = await connect(w.port);
+    const requester = await connect(w.port);
+    requester.send({ type: 'cmd', cmd: 'stop_worker', id: 's1' });
+    expect(await oldest.closed).toEqual({ code: 1001, reason: 'Server shutting down' });
+    expect(oldest.messages).toEqual([progress(0)]);
+    expect(await w.proc.exited).toEqual({ code: 0, signal: null });
   });
 
   it('runs a stop_worker command written into .p', async () => {

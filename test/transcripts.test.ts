@@ -668,7 +668,9 @@ describe.each(['ui-websocket.jsonl', 'ui-websocket-via-python-runserver.jsonl'])
     const opening = toFrame(framesOf(records, 'main')[0]).json!;
     const listed = [...(opening.active as Record<string, unknown>[]), ...(opening.inactive as Record<string, unknown>[])];
     const initial: Snapshot = { stage: 'initial', files: Object.fromEntries(listed.map((w) => [`worker_${String(w.uuid)}.json`, { content: w }])) };
-    const m = await start(initial);
+    // The recordings' worker closed the oldest client aiohttp 3.8's way: the UI's connection, its only one,
+    // got `progress` before the close frame (spec §14.9); the stand-in's default is the newer order.
+    const m = await start(initial, { env: { FUNCNODES_STANDIN: JSON.stringify({ stop_order: 'aiohttp-3.8' }) } });
     const model = modelFor(records, initial);
     const ids = new IdMap();
     // The page was served from http://127.0.0.1:18000 (its console names that origin).

@@ -3,6 +3,8 @@
  * settings) and what is wrong with it. Exit 1 when something prevents creating or starting workers.
  */
 import { accessSync, constants } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { probeManager } from '../core/client.js';
 import { managerUrl, type ManagerSettings } from '../core/config.js';
 import { findUv, funcnodesVersion, inspectPython } from '../core/python-env/discovery.js';
@@ -47,8 +49,32 @@ export async function doctor(settings: ManagerSettings, io: CliIo): Promise<numb
   const index = INDEX_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '');
   io.out(`index        ${index.length > 0 ? index.map((name) => `${name}=${env[name]}`).join(' ') : 'pip/uv defaults (and their config files)'}`);
 
+  for (const file of await configsFuncnodesCannotRead(settings.workersDir)) {
+    problems.push(`${file} is not a worker config (a JSON object with "type"): FuncNodes' CLI cannot start any worker while it is there`);
+  }
+
   for (const warning of warnings) io.out(`warning: ${warning}`);
   for (const problem of problems) io.out(`problem: ${problem}`);
   if (problems.length === 0) io.out('ok: workers can be created and started');
   return problems.length === 0 ? 0 : 1;
+}
+
+/**
+ * `worker_*.json` files that parse as JSON but are not an object with `type`. FuncNodes' worker lookup
+ * (which every `funcnodes worker … start` runs, so every start by this manager too) reads them all and
+ * fails on such a file (measured with funcnodes 1.7.1, docs/real-funcnodes.md); the manager skips them.
+ */
+async function configsFuncnodesCannotRead(workersDir: string): Promise<string[]> {
+  const names = await readdir(workersDir).catch(() => [] as string[]);
+  const bad: string[] = [];
+  for (const name of names.filter((n) => n.startsWith('worker_') && n.endsWith('.json')).sort()) {
+    let data: unknown;
+    try {
+      data = JSON.parse(await readFile(path.join(workersDir, name), 'utf8'));
+    } catch {
+      continue; // unreadable or not JSON: FuncNodes skips it too
+    }
+    if (typeof data !== 'object' || data === null || Array.isArray(data) || !('type' in data)) bad.push(path.join(workersDir, name));
+  }
+  return bad;
 }

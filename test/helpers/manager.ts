@@ -171,3 +171,30 @@ export async function createWorker(client: ManagerClient, workersDir: string, na
   }
   return found.uuid;
 }
+
+export interface StartResult {
+  frames: ParsedManagerFrame[];
+  ok: boolean;
+  /** set_worker's data. */
+  data?: WorkerConfig;
+  error?: string;
+}
+
+/** `set_active` until `set_worker` or `error` (the frames on the way), then the closing reset. */
+export async function activateWorker(client: ManagerClient, uuid: string, timeoutMs = 120_000): Promise<StartResult> {
+  client.send({ type: 'set_active', workerid: uuid });
+  const frames: ParsedManagerFrame[] = [];
+  const end = await client.until((frame) => {
+    frames.push(frame);
+    const m = messageOf(frame);
+    return m?.type === 'set_worker' || m?.type === 'error' ? m : undefined;
+  }, timeoutMs);
+  await readReset(client, timeoutMs);
+  return end.type === 'set_worker' ? { frames, ok: true, data: end.data } : { frames, ok: false, error: end.message };
+}
+
+/** `stop_worker` until its closing reset (the manager sends it once the process has exited). */
+export async function deactivateWorker(client: ManagerClient, uuid: string, timeoutMs = 40_000): Promise<void> {
+  client.send({ type: 'stop_worker', workerid: uuid });
+  await readReset(client, timeoutMs);
+}

@@ -18,6 +18,7 @@ export interface StandinOptions {
   exit_code?: number;
   exit_at?: 'start';
   ignore_stop?: boolean;
+  stop_order?: 'aiohttp-3.8';
 }
 
 export interface PortRange {
@@ -101,8 +102,9 @@ export interface StandinProcess {
   output: () => string;
 }
 
-export function spawnStandin(args: string[], env: NodeJS.ProcessEnv): StandinProcess {
-  const child = spawn(standinPython, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `python` defaults to the stand-in; the drift test runs the real FuncNodes the same way. */
+export function spawnStandin(args: string[], env: NodeJS.ProcessEnv, python: string = standinPython): StandinProcess {
+  const child = spawn(python, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -146,8 +146,15 @@ export interface Frame {
 
 const keySet = (o: Json) => `{${Object.keys(o).sort().join(',')}}`;
 
+/**
+ * Keys that newer workers write into their JSON and the recordings (FuncNodes 1.5.3) predate: `autostart`
+ * (funcnodes-worker 1.6, which the real-FuncNodes tests and the stand-in follow; docs/real-funcnodes.md).
+ */
+const NEWER_WORKER_KEYS = new Set(['autostart']);
+
 function workerKeys(entries: unknown[]): string {
-  const sets = new Set(entries.map((e) => (isObject(e) ? keySet(e) : typeof e)));
+  const recorded = (e: Json) => Object.fromEntries(Object.entries(e).filter(([key]) => !NEWER_WORKER_KEYS.has(key)));
+  const sets = new Set(entries.map((e) => (isObject(e) ? keySet(recorded(e)) : typeof e)));
   return sets.size === 0 ? '' : ` worker${[...sets].sort().join('|')}`;
 }
 

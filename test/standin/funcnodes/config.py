@@ -107,6 +107,15 @@ def find_worker(workers_dir: str, uuid: str | None, name: str | None) -> tuple[s
 _UPDATE_ON_STARTUP = ("funcnodes", "funcnodes-core", "funcnodes-worker")
 
 
+def _autostart(value: object) -> object:
+    """funcnodes-worker 1.6's normalisation of the `autostart` policy (true, false/null, or a policy name)."""
+    if value is True:
+        return "unless-stopped"
+    if value is False or value is None:
+        return "never"
+    return value
+
+
 def complete_config(conf: dict, uuid: str) -> dict:
     """Fill the standard keys (spec 2.4) in the real key order; unknown keys follow, untouched."""
     update = conf.get("update_on_startup")
@@ -122,6 +131,7 @@ def complete_config(conf: dict, uuid: str) -> dict:
         "worker_dependencies": conf.get("worker_dependencies") or {},
         "package_dependencies": conf.get("package_dependencies") or {},
         "pid": conf.get("pid", os.getpid()),
+        "autostart": _autostart(conf.get("autostart")),
         "update_on_startup": update,
         "host": conf.get("host") or os.environ.get("FUNCNODES_HOST") or "localhost",
         "port": conf.get("port", env_int("FUNCNODES_WS_WORKER_STARTPORT", 9382)),
@@ -142,6 +152,7 @@ class Options:
     exit_code: int | None = None
     exit_at: str | None = None
     ignore_stop: bool = False
+    stop_order: str | None = None
 
     @classmethod
     def load(cls, conf: dict) -> Options:

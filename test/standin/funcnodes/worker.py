@@ -192,7 +192,9 @@ class Worker:
         for task in self._tasks - {asyncio.current_task()}:
             task.cancel()  # boot, bind, .p loop, crash timer
         live = [c for c in self.clients if not c.closed]
-        await self._broadcast(_progress(0.0), live)
+        # aiohttp >= 3.10.4 (what FuncNodes pins) writes the oldest client's close frame before the
+        # progress, so it sees only the close; aiohttp 3.8 sent it the progress first (spec 14.9).
+        await self._broadcast(_progress(0.0), live if self.opts.stop_order == "aiohttp-3.8" else live[1:])
         if own_files:
             self._set_runstate("stopped")
             self._save_config()

@@ -1,0 +1,157 @@
+/**
+ * The venv-worker suite of test/real-venv-*.test.ts: workers in their own venvs with the real FuncNodes
+ * and the real uv (both from the pinned, cached wheels), made through the uv path (spec §4.2, with the
+ * discovered interpreter, never a downloaded Python) or the pip path; starts with `update_on_startup` on
+ * and off; what the real CLI's own in-worker upgrade does; and (uv) a start with the index unreachable.
+ * Every install comes from the cached wheelhouse, offline. One file per installer, so they run in parallel.
+ */
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ManagerClient } from '../../src-main/core/client.js';
+import { isPidAlive } from '../../src-main/core/liveness.js';
+import type { WorkerConfig } from '../../src-main/core/protocol.js';
+import { activateWorker, deactivateWorker, makeTempDir, messageOf, startTestManager, type TestManager } from './manager.js';
+import { installedVersions } from './python-env.js';
+import { realFuncnodes, type RealFuncnodes } from './real-funcnodes.js';
+import { freePort, offlineInstalls, realWorkerEnv, type Env } from './real-worker.js';
+
+async function managerWith(fn: RealFuncnodes, uv: string | false, env: Env = {}, dir?: string): Promise<TestManager> {
+  dir ??= await makeTempDir();
+  await writeFile(path.join(dir, 'config.json'), JSON.stringify({ worker_manager: { uv } }));
+  return startTestManager({ dir, env: await realWorkerEnv(fn, { ...offlineInstalls(fn), ...env }), lifecycle: { stopTimeoutMs: 15_000, killGraceMs: 2000 } });
+}
+
+async function createInVenv(client: ManagerClient, name: string): Promise<string> {
+  client.send({ type: 'new_worker', kwargs: { name, in_venv: true } });
+  const end = await client.until((frame) => {
+    const msg = messageOf(frame);
+    return msg?.type === 'worker_created' || msg?.type === 'error' ? msg : undefined;
+  }, 240_000);
+  if (end.type === 'error') throw new Error(`new_worker failed: ${end.message}`);
+  return end.uuid;
+}
+
+const configOf = async (m: TestManager, uuid: string) => JSON.parse(await readFile(path.join(m.workersDir, `worker_${uuid}.json`), 'utf8')) as WorkerConfig;
+
+async function setUpdates(m: TestManager, uuid: string, on: boolean): Promise<void> {
+  const config = await configOf(m, uuid);
+  config.update_on_startup = { funcnodes: on, 'funcnodes-core': on, 'funcnodes-worker': on };
+  await writeFile(path.join(m.workersDir, `worker_${uuid}.json`), JSON.stringify(config, null, 2));
+}
+
+async function cmdline(pid: number): Promise<string[]> {
+  return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+}
+
+/** How many updates the manager ran for `uuid` (its log line per update). */
+const updates = (m: TestManager, uuid: string) => m.logs.filter((line) => line.includes(`Updating the environment of worker ${uuid}`)).length;
+
+/** The worker's own log (the manager captures its output there). */
+const workerLog = (m: TestManager, uuid: string) => readFile(path.join(m.workersDir, `worker_${uuid}`, 'worker.log'), 'utf8').catch(() => '');
+
+/** Starts with updates `on`; checks it runs from its venv and stops it. Returns the start's progress texts. */
+async function startAndStop(m: TestManager, client: ManagerClient, uuid: string): Promise<string[]> {
+  const started = await activateWorker(client, uuid, 240_000);
+  expect(started.error, `${started.error}\n${await workerLog(m, uuid)}`).toBeUndefined();
+  const pid = started.data!.pid!;
+  const venvPython = path.join(m.workersDir, `worker_${uuid}`, '.venv', 'bin', 'python');
+  expect((await cmdline(pid))[0]).toBe(venvPython);
+  await deactivateWorker(client, uuid);
+  expect(isPidAlive(pid)).toBe(false);
+  return started.frames.map(messageOf).flatMap((msg) => (msg?.type === 'progress' ? [msg.message] : []));
+}
+
+export function describeVenvWorker(installer: 'uv' | 'pip'): void {
+  describe(`a venv worker made with ${installer} (real FuncNodes, offline from the pinned wheels)`, () => {
+    let fn: RealFuncnodes;
+    let m: TestManager;
+    let client: ManagerClient;
+    let uuid: string;
+    beforeAll(async () => {
+      fn = await realFuncnodes();
+      m = await managerWith(fn, installer === 'uv' ? fn.uv : false);
+      client = await m.connect();
+    }, 600_000);
+    afterAll(async () => {
+      await m?.close();
+      if (m) await rm(m.dir, { recursive: true, force: true });
+    });
+    it('is created with the pinned FuncNodes in <data>/.venv, on the discovered interpreter', async () => {
+      uuid = await createInVenv(client, `venv-${installer}`);
+      const dataDir = path.join(m.workersDir, `worker_${uuid}`);
+      const config = await configOf(m, uuid);
+      expect(config.env_path).toBe(path.join(dataDir, '.venv'));
+      const installed = await installedVersions(path.join(dataDir, '.venv', 'bin', 'python'));
+      for (const name of ['funcnodes', 'funcnodes-core', 'funcnodes-worker']) expect(installed[name], name).toBe(fn.versions[name]);
+      const pyvenv = await readFile(path.join(dataDir, '.venv', 'pyvenv.cfg'), 'utf8');
+      // Made from the discovered interpreter (FUNCNODES_PYTHON's base), not a Python uv downloaded.
+      const base = (await readFile(path.join(path.dirname(path.dirname(fn.python)), 'pyvenv.cfg'), 'utf8')).match(/^home = (.*)$/m)![1];
+      expect(pyvenv).toContain(`home = ${base}`);
+      const pyproject = await readFile(path.join(dataDir, 'pyproject.toml'), 'utf8');
+      expect(pyproject).toMatch(/funcnodes/);
+      if (installer === 'uv') expect(await readFile(path.join(dataDir, 'uv.lock'), 'utf8')).toMatch(/name = "funcnodes"/);
+    }, 300_000);
+
+    it('starts with update_on_startup off: no update, in the manager or in the worker', async () => {
+      await setUpdates(m, uuid, false);
+      const updatesBefore = updates(m, uuid);
+      const progress = await startAndStop(m, client, uuid);
+      expect(progress.filter((text) => /^updating \S/.test(text))).toEqual([]);
+      expect(updates(m, uuid)).toBe(updatesBefore);
+    }, 300_000);
+
+    it('starts with update_on_startup on: the manager updates once, then the real CLI upgrades again in the worker', async () => {
+      await setUpdates(m, uuid, true);
+      const updatesBefore = updates(m, uuid);
+      const lockBefore = await readFile(path.join(m.workersDir, `worker_${uuid}`, 'uv.lock'), 'utf8').catch(() => undefined);
+      const progress = await startAndStop(m, client, uuid);
+      expect(progress).toEqual(expect.arrayContaining(['updating funcnodes', 'updating funcnodes-core', 'updating funcnodes-worker']));
+      expect(updates(m, uuid)).toBe(updatesBefore + 1);
+      // The real CLI's `start_existing_worker` runs `python -m uv add` + `lock --upgrade-package` + `sync`
+      // in the worker's project before the worker runs (issue 15). It prints nothing (venvmngr drops uv's
+      // output), but leaves its mark: a pip-made venv gets the uv.lock it did not have.
+      if (installer === 'pip') expect(lockBefore).toBeUndefined();
+      expect(await readFile(path.join(m.workersDir, `worker_${uuid}`, 'uv.lock'), 'utf8')).toMatch(/name = "funcnodes"/);
+      const installed = await installedVersions(path.join(m.workersDir, `worker_${uuid}`, '.venv', 'bin', 'python'));
+      expect(installed.funcnodes).toBe(fn.versions.funcnodes);
+    }, 300_000);
+
+    if (installer !== 'uv') return;
+
+    // The same worker, its manager restarted without the wheels and with the index a refused port.
+    describe('when the package index cannot be reached', () => {
+      beforeAll(async () => {
+        await m.close();
+        const index = `http://127.0.0.1:${await freePort()}/simple`;
+        m = await managerWith(fn, fn.uv, { PIP_NO_INDEX: undefined, PIP_FIND_LINKS: undefined, PIP_INDEX_URL: index, PIP_RETRIES: '0', UV_NO_INDEX: undefined, UV_FIND_LINKS: undefined, UV_OFFLINE: undefined, UV_DEFAULT_INDEX: index, UV_HTTP_RETRIES: '0' }, m.dir);
+        client = await m.connect();
+      });
+
+      it('starts with update_on_startup off', async () => {
+        await setUpdates(m, uuid, false);
+        await startAndStop(m, client, uuid);
+      }, 120_000);
+
+      it('today (issue 15): with updates on, the manager updates softly, then the CLI\'s own `uv add` fails and the worker exits 1', async () => {
+        await setUpdates(m, uuid, true);
+        const logBefore = (await workerLog(m, uuid)).length;
+        const started = await activateWorker(client, uuid, 120_000);
+        const progress = started.frames.map(messageOf).filter((msg) => msg?.type === 'progress');
+        expect(progress.some((msg) => msg.status === 'error' && /Could not update the environment/.test(msg.message))).toBe(true);
+        expect(started.error).toBe(`Could not activate worker with id ${uuid}.`);
+        expect(m.logs.some((line) => line.includes(`set_active ${uuid} failed: the worker process exited during start (code 1)`))).toBe(true);
+        expect((await workerLog(m, uuid)).slice(logBefore)).toMatch(/Failed to call \S+ -m uv add funcnodes/);
+      }, 120_000);
+
+      // Issue 15: the real CLI's in-worker upgrade (`python -m uv lock --upgrade-package funcnodes`) fails
+      // without the index and the worker exits 1, so the start fails, although the manager's own update
+      // failed softly as promised. Remove `.fails` when issue 15 lands.
+      it.fails('starts with update_on_startup on (the manager reports the failed update and starts the worker as it is)', async () => {
+        await setUpdates(m, uuid, true);
+        const progress = await startAndStop(m, client, uuid);
+        expect(progress.join('\n')).toMatch(/error|could not/i);
+      }, 120_000);
+    });
+  });
+}
