@@ -187,7 +187,7 @@ describe('invalid input', () => {
 
 describe('broadcasts', () => {
   it('go only to connections that asked for worker_status, and only when the lists change', async () => {
-    const m = await start({ status: { safetyRescanMs: 200 } });
+    const m = await start({ supervisor: { observer: { safetyRescanMs: 200 } } });
     const subscriber = await m.connect();
     const idle = await m.connect();
     const prober = await m.connect();

@@ -171,7 +171,7 @@ describe('a worker in its own venv (pip, offline)', () => {
     expect(await installedVersions(venvPython(m, uuid))).toMatchObject({ 'funcnodes-worker': '1.1.0' });
     expect(updateLines(m)).toHaveLength(4);
     // The worker really runs from its venv.
-    const status = m.service.status.find(uuid);
+    const status = m.service.supervisor.find(uuid);
     expect(status?.active).toBe(true);
     const pid = status?.config.pid;
     expect(pid).toBeTypeOf('number');

@@ -47,7 +47,7 @@ describe('tolerant reading', () => {
     for (const [name, content] of Object.entries(files)) await writeFile(path.join(workersDir, name), content);
     // The minimal JSON of the reference's CLI tests (spec §10 C1).
     await writeFile(path.join(workersDir, 'worker_worker-123.json'), '{"uuid":"worker-123","name":"primary","type":"WSWorker","env_path":null}');
-    manager = await startTestManager({ dir, status: { safetyRescanMs: 100 } });
+    manager = await startTestManager({ dir, supervisor: { observer: { safetyRescanMs: 100 } } });
     const client = await manager.connect();
     client.send('worker_status');
     const { found } = await readUntil(client, 'worker_status');
@@ -157,7 +157,7 @@ describe('confined deletion', () => {
     await writeWorker(w, 'linked');
     await symlink(outside, path.join(w, 'worker_linked'));
     await writeWorker(w, 'escape', { data_path: path.join(w, 'worker_escape', '..', '..', '..', path.basename(outside)) });
-    await manager.service.status.refresh('outside', 'self', 'neighbour', 'victim', 'linked', 'escape');
+    await manager.service.supervisor.refresh('outside', 'self', 'neighbour', 'victim', 'linked', 'escape');
     for (const uuid of ['outside', 'self', 'neighbour', 'linked', 'escape']) await deleteVia(manager, uuid);
     expect(await readFile(path.join(outside, 'canary'), 'utf8')).toBe('keep');
     expect(await exists(path.join(w, 'worker_victim', 'nodespace.json'))).toBe(true);
@@ -172,13 +172,13 @@ describe('confined deletion', () => {
     const custom = path.join(manager.workersDir, 'custom-data');
     await mkdir(custom);
     await writeWorker(manager.workersDir, 'custom', { data_path: custom });
-    await manager.service.status.refresh('custom');
+    await manager.service.supervisor.refresh('custom');
     await deleteVia(manager, 'custom');
     expect(await exists(custom)).toBe(false);
   });
 
   it('deletes a worker that is on disk but not yet in the status (spec §4.8 step 1)', async () => {
-    manager = await startTestManager({ status: { debounceMs: 60_000 } });
+    manager = await startTestManager({ supervisor: { observer: { debounceMs: 60_000 } } });
     await writeWorker(manager.workersDir, 'unseen');
     await deleteVia(manager, 'unseen');
     expect(await exists(path.join(manager.workersDir, 'worker_unseen.json'))).toBe(false);

@@ -156,7 +156,9 @@ export class Registry {
     let names: string[];
     try {
       names = await readdir(this.workersDir);
-    } catch {
+    } catch (err) {
+      // Only a missing dir is an empty list; EMFILE, EACCES… are reported, not taken for "no workers".
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await mkdir(this.workersDir, { recursive: true });
       names = [];
     }

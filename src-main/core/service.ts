@@ -1,6 +1,5 @@
 /**
- * The Workermanager as one object: settings, registry, status tracker, lifecycle, manager and hub, wired
- * together. The headless CLI, the Electron main process and the tests all start it through here.
+ * The Workermanager as one object: settings, registry, supervisor, manager and hub, wired together. The headless CLI, the Electron main process and the tests all start it through here.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
@@ -9,7 +8,6 @@ import path from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
 import { loadSettings, type ManagerSettings } from './config.js';
 import { Connection, Hub } from './hub.js';
-import { ProcessLifecycle, type LifecycleOptions } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { WorkerManager, type Requester } from './manager.js';
 import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest } from './protocol.js';
@@ -17,9 +15,9 @@ import { findUv } from './python-env/discovery.js';
 import { PythonEnvs } from './python-env/envs.js';
 import { managerPython, resolveEnvPath } from './python.js';
 import { Registry } from './registry.js';
-import { StatusTracker, type StatusOptions } from './status.js';
+import { Supervisor, type SupervisorOptions } from './supervisor/supervisor.js';
+import type { Timing } from './supervisor/machine.js';
 import { createUiHandler } from './ui-server.js';
-import { WorkerStates } from './worker-states.js';
 
 export const KILL_FILE = 'kill_worker_manager';
 /**
@@ -38,8 +36,9 @@ export interface ServiceOptions {
   keepWorkers?: boolean;
   env?: Env;
   log?: Logger;
-  status?: StatusOptions;
-  lifecycle?: Partial<Omit<LifecycleOptions, 'registry' | 'status' | 'states' | 'log' | 'configDir' | 'python'>>;
+  /** Deadlines and restart backoff (tests shorten them); the config's timeouts otherwise. */
+  timing?: Partial<Timing>;
+  supervisor?: Pick<SupervisorOptions, 'observer' | 'pidCheckMs' | 'probe' | 'debug'>;
   /** Plain HTTP requests on the hub's port; default: the built dashboard (`dist/renderer`). */
   onHttp?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -50,9 +49,7 @@ export interface ManagerService {
   readonly port: number;
   readonly python: string;
   readonly registry: Registry;
-  readonly status: StatusTracker;
-  readonly states: WorkerStates;
-  readonly lifecycle: ProcessLifecycle;
+  readonly supervisor: Supervisor;
   readonly hub: Hub;
   /** Resolves once the first scan of the workers dir (and its probes) is done. */
   readonly ready: Promise<void>;
@@ -70,16 +67,11 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   const settings = await loadSettings({ dir: options.dir, host: options.host, port: options.port, keepWorkers: options.keepWorkers }, env, log);
   const python = managerPython(env, settings.python);
   const registry = new Registry(settings.workersDir, log);
-  const status = new StatusTracker(registry, log, options.status);
   const envs = new PythonEnvs({ python, uv: findUv(env, settings.uv), env, log });
-  // The lifecycle feeds the states; the states read the lifecycle's log tails.
-  const states: WorkerStates = new WorkerStates(status, (uuid, lines) => lifecycle.tail(uuid, lines));
-  const lifecycle = new ProcessLifecycle({
-    ...settings.timeouts,
-    ...options.lifecycle,
+  const supervisor = new Supervisor({
+    ...options.supervisor,
+    timing: { ...configTiming(settings), ...options.timing },
     registry,
-    status,
-    states,
     log,
     configDir: settings.configDir,
     python,
@@ -105,8 +97,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   });
   const manager = new WorkerManager({
     registry,
-    status,
-    lifecycle,
+    supervisor,
     log,
     broadcast: (message, except) => hub.broadcast(message, except),
     inVenvDefault: settings.inVenvDefault,
@@ -135,7 +126,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
           return connection.send({ class: 'WorkerManager', py: python });
         case 'worker_status':
           connection.subscribed = true;
-          connection.send(status.statusFrame());
+          connection.send(supervisor.statusFrame());
           // A creation already under way: show its current step (it broadcasts the rest).
           for (const frame of manager.currentProgress()) connection.send(frame);
           return;
@@ -175,9 +166,9 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
           pid: process.pid,
         });
         if (!own.states) {
-          own.states = states.watch();
+          own.states = supervisor.watch();
         }
-        return connection.send(states.full());
+        return connection.send(supervisor.full());
       case 'unwatch_workers':
         own.states?.();
         own.states = undefined;
@@ -185,7 +176,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
       case 'watch_logs': {
         own.logs.get(request.workerid)?.();
         const uuid = request.workerid;
-        const watch = lifecycle.watchLog(uuid, request.lines, (lines) => connection.send({ type: 'worker_log', uuid, lines, initial: false }));
+        const watch = supervisor.watchLog(uuid, request.lines, (lines) => connection.send({ type: 'worker_log', uuid, lines, initial: false }));
         if (!watch) return connection.send(errorMessage(`Worker ${uuid} not found`));
         own.logs.set(uuid, watch.unwatch);
         return connection.send({ type: 'worker_log', uuid, lines: watch.initial, initial: true });
@@ -205,18 +196,18 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     for (const unwatch of own.logs.values()) unwatch();
   }
 
-  states.on('delta', (message) => {
+  supervisor.on('delta', (message) => {
     for (const [connection, own] of watches) if (own.states) connection.send(message);
   });
 
   // Bind first, so the port is ours and `ping` answers while a large workers dir is still being read.
-  status.on('change', () => hub.broadcast(status.statusFrame()));
-  const ready = status.start();
+  supervisor.on('change', () => hub.broadcast(supervisor.statusFrame()));
+  const ready = supervisor.start();
   try {
     await hub.listen();
   } catch (err) {
     await ready;
-    status.stop();
+    supervisor.dispose();
     throw err;
   }
   const killWatcher = await watchKillFile(settings.configDir, log, () => void service.stop('kill file'));
@@ -226,10 +217,9 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
       log.info(`Stopping the Workermanager (${reason})`);
       killWatcher.close();
       // Clients keep seeing the workers go while they stop; then the hub closes.
-      const workersDone = Promise.all([manager.cancelCreations(), keepWorkers ? lifecycle.cancelStarts() : lifecycle.shutdown()]);
+      const workersDone = Promise.all([manager.cancelCreations(), supervisor.shutdown(keepWorkers)]);
       void workersDone.then(async () => {
-        status.stop();
-        lifecycle.dispose();
+        supervisor.dispose();
         await hub.close();
         resolve();
       });
@@ -242,9 +232,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     port: hub.port,
     python,
     registry,
-    status,
-    states,
-    lifecycle,
+    supervisor,
     hub,
     ready,
     stopped,
@@ -259,10 +247,20 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   };
   log.info(`Workermanager listening on ${hub.url} (config dir ${settings.configDir})`);
   void ready.then(() => {
-    const { active, inactive } = status.snapshot();
+    const { active, inactive } = supervisor.snapshot();
     log.info(`Found ${active.length} active and ${inactive.length} inactive workers`);
   });
   return service;
+}
+
+/** The config's `connect_timeout`, `start_timeout`, `stop_timeout` (those that are set) as machine deadlines. */
+function configTiming(settings: ManagerSettings): Partial<Timing> {
+  const { connectTimeoutMs, startTimeoutMs, stopTimeoutMs } = settings.timeouts;
+  const timing: Partial<Timing> = {};
+  if (connectTimeoutMs !== undefined) timing.connectMs = connectTimeoutMs;
+  if (startTimeoutMs !== undefined) timing.startMs = startTimeoutMs;
+  if (stopTimeoutMs !== undefined) timing.stopMs = stopTimeoutMs;
+  return timing;
 }
 
 interface ConnectionWatches {

@@ -18,7 +18,7 @@ import { electronFakes, preventable, type Fakes } from '../helpers/electron-fake
 import { createWorker, killWorkers, makeTempDir, startTestManager, testEnv, waitFor, type TestManager } from '../helpers/manager.js';
 import { randomPortRange } from '../helpers/standin.js';
 
-const FAST = { lifecycle: { stopTimeoutMs: 3000, killGraceMs: 500, connectTimeoutMs: 10_000, startTimeoutMs: 15_000 } };
+const FAST = { timing: { stopMs: 3000, killGraceMs: 500, connectMs: 10_000, startMs: 15_000 } };
 
 interface Running {
   fakes: Fakes;
@@ -316,7 +316,7 @@ describe('workers from the tray and quitting', () => {
     await createWorker(client, before.workersDir, 'idle');
     const uuid = await createWorker(client, before.workersDir, 'survivor');
     client.send({ type: 'set_active', workerid: uuid });
-    await waitFor(() => before.service.status.find(uuid)?.active === true, 20_000, 'the worker to run');
+    await waitFor(() => before.service.supervisor.find(uuid)?.active === true, 20_000, 'the worker to run');
     client.close();
     await before.service.stop('test');
 
