@@ -19,6 +19,7 @@ import {
   killWorkers,
   makeTempDir,
   messageOf,
+  NO_RESTART,
   readReset,
   readUntil,
   startTestManager,
@@ -104,7 +105,7 @@ describe('worker_states (additive, opt-in)', () => {
     client.send('worker_status');
     await readUntil(client, 'worker_status');
     await watchStates(client);
-    const uuid = await createWorker(client, m.workersDir, 'fragile', { crash_after: 1.5 });
+    const uuid = await createWorker(client, m.workersDir, 'fragile', { crash_after: 1.5 }, NO_RESTART);
     const data = await activate(client, uuid);
     const crashed = await stateWhere(client, uuid, (r) => r.state === 'crashed', 10_000);
     expect(crashed.exit).toMatchObject({ code: 3, signal: null });
@@ -112,7 +113,7 @@ describe('worker_states (additive, opt-in)', () => {
     expect(isPidAlive(data.pid!)).toBe(false);
 
     // SIGKILL of a running child: worker_status lists it inactive well before any poll could.
-    const victim = await createWorker(client, m.workersDir, 'victim');
+    const victim = await createWorker(client, m.workersDir, 'victim', undefined, NO_RESTART);
     const again = await activate(client, victim);
     expect(m.service.supervisor.describe(victim)).toMatchObject({ state: 'active', exit: null });
     const killedAt = Date.now();
@@ -231,7 +232,7 @@ describe('deadlines from config.json', () => {
       // 0.3 s for the stop command, then SIGTERM (which it also ignores), 0.5 s, SIGKILL: far below the default 15 s.
       expect(Date.now() - began).toBeLessThan(5000);
       expect(isPidAlive(pid!), m.logs.join('\n')).toBe(false);
-      expect(m.logs.some((l) => l.includes('still running 300 ms after the stop command'))).toBe(true);
+      expect(m.logs.some((l) => l.includes('still running 0.3 s after the stop command'))).toBe(true);
     } finally {
       await killWorkers(m.workersDir);
     }

@@ -208,6 +208,7 @@ export class WorkerManager {
       return;
     }
     let stopping = false;
+    const release = supervisor.hold(uuid);
     try {
       await this.withReset(requester, async () => {
         requester.send(progressStep.deleting());
@@ -232,6 +233,7 @@ export class WorkerManager {
         }
       });
     } finally {
+      release();
       this.sendStatusIfUnsubscribed(requester);
     }
   }

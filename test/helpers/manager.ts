@@ -161,13 +161,23 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
 }
 
 /** `new_worker` (no venv) through the hub; `standin` failure modes are then written into its JSON. */
-export async function createWorker(client: ManagerClient, workersDir: string, name: string, standin?: StandinOptions): Promise<string> {
+/** Creates a worker through the manager; `standin` failure modes and `extra` keys are then added to its JSON. */
+export async function createWorker(
+  client: ManagerClient,
+  workersDir: string,
+  name: string,
+  standin?: StandinOptions,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
   client.send({ type: 'new_worker', kwargs: { name, in_venv: false } });
   const { found } = await readUntil(client, 'worker_created');
-  if (standin) {
+  if (standin || Object.keys(extra).length > 0) {
     const file = path.join(workersDir, `worker_${found.uuid}.json`);
     const json = JSON.parse(await readFile(file, 'utf8')) as WorkerConfig;
-    await writeFile(file, JSON.stringify({ ...json, standin }));
+    await writeFile(file, JSON.stringify({ ...json, ...(standin ? { standin } : {}), ...extra }));
   }
   return found.uuid;
 }
+
+/** The JSON key that keeps a crashed worker down (tests of crash detection, not of restarts). */
+export const NO_RESTART = { workermanager: { restart: 'never' } };

@@ -528,7 +528,8 @@ export function step(state: State, event: Event, now: number, t: Timing = DEFAUL
 
     case 'spawn-failed': {
       if (event.attempt !== base.attempt) return unchanged(state);
-      if (state.kind === 'starting' && state.proc === null) {
+      // The env update (a broken venv) or the spawn itself failed: nothing runs.
+      if (state.kind === 'preparing' || (state.kind === 'starting' && state.proc === null)) {
         return { state: { ...base, kind: 'inactive', error: event.reason }, effects: [...cancelAll(), ...settle(state.waiters, event.reason)] };
       }
       if (state.kind === 'stopping' && state.proc === null) return finishStop(state, base, t);

@@ -94,8 +94,10 @@ interface Slot {
   child?: { pid: number; release: () => void };
   probing: boolean;
   probeAgain: boolean;
-  /** The runstate text already relayed (or the previous run's last word). */
+  /** The runstate text already relayed (at first the previous run's last word); undefined while not starting. */
   lastRunstate?: Promise<string | undefined>;
+  /** Counts start sessions: reads queued for an older one relay nothing. */
+  runstateSession: number;
   runstateReads: Promise<void>;
   /** Last published projections. */
   published: { active: boolean; shown: string };
@@ -131,7 +133,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Per-worker holds (new_worker): its changes are published after the requester's last frame. */
   private readonly holds = new Map<string, number>();
   private version = 0;
-  private emittedVersion = 0;
+  /** Workers in the lists as last published. */
+  private readonly listed = new Set<string>();
   private encoded?: { version: number; frame: Buffer };
   /** Workers whose change waits for a hold to end. */
   private readonly heldChanges = new Set<string>();
@@ -144,7 +147,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     super();
     this.timing = { ...DEFAULT_TIMING, ...opts.timing };
     this.observer = new WorkersDirObserver(opts.registry, opts.log, opts.observer);
-    this.logs = new WorkerLogs(opts.registry, opts.log);
+    // A process's last words arrive after its exit: the state of a worker that no longer runs shows them.
+    this.logs = new WorkerLogs(opts.registry, opts.log, (uuid) => {
+      const slot = this.slots.get(uuid);
+      if (slot && runningProc(slot.state) === null && this.watchers > 0) this.publish([uuid]);
+    });
     this.probe = opts.probe ?? ((config) => probeWorker(config));
     this.isAlive = opts.isAlive ?? isPidAlive;
     this.names = opts.names ?? commandLineNames;
@@ -167,11 +174,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Waits until file reads and the probes they caused are done. */
   async settled(): Promise<void> {
-    await this.observer.settled();
     for (;;) {
-      const busy = [...this.slots.values()].filter((s) => s.probing || s.draining);
-      if (busy.length === 0) return;
-      await Promise.all(busy.map((s) => s.effects));
+      await this.observer.settled();
+      const chains = [...this.slots.values()].map((s) => s.effects);
+      await Promise.all(chains);
+      const probing = [...this.slots.values()].some((s) => s.probing);
+      if (!probing && [...this.slots.values()].every((s, i) => s.effects === chains[i])) return;
       await sleep(5);
     }
   }
@@ -277,7 +285,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.encoded.frame;
   }
 
-  /** Defers publishing this worker's changes until released (new_worker sends its last frame first). */
+  /**
+   * Defers broadcasting this worker's list changes until released, so an operation that ends with a status
+   * broadcast (new, delete) sends it after its own last frame, in the original's order. Other workers'
+   * news is not held.
+   */
   hold(uuid: string): () => void {
     this.holds.set(uuid, (this.holds.get(uuid) ?? 0) + 1);
     let released = false;
@@ -287,7 +299,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const left = (this.holds.get(uuid) ?? 1) - 1;
       if (left > 0) this.holds.set(uuid, left);
       else this.holds.delete(uuid);
-      if (left <= 0 && this.heldChanges.delete(uuid)) this.publish([uuid]);
+      if (left <= 0 && this.heldChanges.delete(uuid)) this.emit('change');
     };
   }
 
@@ -341,27 +353,30 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return runtimes;
   }
 
-  /** Publishes what changed for these workers: the lists once per change, and the state deltas. */
-  private publish(uuids: Iterable<string>, gone: string[] = []): void {
+  /** Publishes what changed for these workers: the lists once per change (unless held), and the state deltas. */
+  private publish(uuids: Iterable<string>): void {
     const workers: WorkerRuntime[] = [];
     const removed: string[] = [];
-    let listsChanged = false;
+    let emit = false;
+    const listsChanged = (uuid: string) => {
+      // The frame is rebuilt at once (a reply must be current); only the broadcast waits for a hold.
+      this.version++;
+      if ((this.holds.get(uuid) ?? 0) > 0) this.heldChanges.add(uuid);
+      else emit = true;
+    };
     for (const uuid of uuids) {
       const slot = this.slots.get(uuid);
-      if ((this.holds.get(uuid) ?? 0) > 0) {
-        this.heldChanges.add(uuid);
-        continue;
-      }
       if (!slot) {
-        if (gone.includes(uuid)) listsChanged = true;
+        if (this.listed.delete(uuid)) listsChanged(uuid);
         if (this.sent.delete(uuid)) removed.push(uuid);
         continue;
       }
       const active = isActive(slot.state);
       const shown = JSON.stringify(slot.shown);
-      if (active !== slot.published.active || shown !== slot.published.shown) {
+      if (!this.listed.has(uuid) || active !== slot.published.active || shown !== slot.published.shown) {
+        this.listed.add(uuid);
         slot.published = { active, shown };
-        listsChanged = true;
+        listsChanged(uuid);
       }
       if (this.watchers > 0) {
         const runtime = this.describe(uuid)!;
@@ -372,11 +387,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         }
       }
     }
-    if (listsChanged) this.version++;
-    if (this.version !== this.emittedVersion) {
-      this.emittedVersion = this.version;
-      this.emit('change');
-    }
+    if (emit) this.emit('change');
     if (workers.length > 0 || removed.length > 0) this.emit('delta', { type: 'worker_states', full: false, workers, removed });
   }
 
@@ -406,6 +417,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         timers: new Map(),
         probing: false,
         probeAgain: false,
+        runstateSession: 0,
         runstateReads: Promise.resolve(),
         published: { active: false, shown: '' },
       };
@@ -430,19 +442,19 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.slots.delete(slot.uuid);
     this.logs.forget(slot.uuid);
     this.armPidCheck();
-    this.publish([slot.uuid], [slot.uuid]);
+    this.publish([slot.uuid]);
   }
 
   /** Workers rewrite `.runstate` in place: a text is relayed once two reads agree, in the order written. */
   private onRunstate(uuid: string): void {
     const slot = this.slots.get(uuid);
     if (!slot || !slot.lastRunstate) return;
-    const baseline = slot.lastRunstate;
+    const session = slot.runstateSession;
     slot.runstateReads = slot.runstateReads.then(async () => {
       const text = await this.stableRunstate(uuid);
-      const last = await baseline;
+      const last = await slot.lastRunstate;
       // An empty text is a write in progress; relaying it would send `message: ""` (operation over).
-      if (text === undefined || text.trim() === '' || text === last || slot.lastRunstate !== baseline) return;
+      if (text === undefined || text.trim() === '' || text === last || slot.runstateSession !== session || !slot.lastRunstate) return;
       slot.lastRunstate = Promise.resolve(text);
       const waiters = slot.state.kind === 'starting' || slot.state.kind === 'unverified' ? slot.state.waiters : [];
       for (const id of waiters) this.requests.get(id)?.listener?.({ runstate: text });
@@ -486,6 +498,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.opts.log.debug(`Worker ${slot.uuid}: ${before.kind} → ${state.kind}`);
     if ((state.kind === 'starting' || state.kind === 'unverified') && before.kind !== 'starting' && before.kind !== 'unverified') {
       // The previous run's last word (usually `removed`) is not news.
+      slot.runstateSession++;
       slot.lastRunstate = this.opts.registry.readRunstate(slot.uuid);
     } else if (state.kind !== 'starting' && state.kind !== 'unverified') {
       slot.lastRunstate = undefined;

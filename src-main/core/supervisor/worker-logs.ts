@@ -19,6 +19,8 @@ export class WorkerLogs {
   constructor(
     private readonly registry: Registry,
     private readonly log: Logger,
+    /** New lines of a worker arrived (its state shows the last ones). */
+    private readonly onLines: (uuid: string) => void = () => undefined,
   ) {}
 
   file(config: WorkerConfig): string {
@@ -79,6 +81,7 @@ export class WorkerLogs {
     const workerLog = new WorkerLog({ file: this.file(config), log: this.log });
     workerLog.on('lines', (lines: string[]) => {
       for (const listener of this.listeners.get(config.uuid) ?? []) listener(lines);
+      this.onLines(config.uuid);
     });
     workerLog.start();
     this.logs.set(config.uuid, workerLog);
