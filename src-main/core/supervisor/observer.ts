@@ -33,8 +33,8 @@ const FILE_PATTERN = new RegExp(`^worker_(${WORKER_ID_PATTERN.source.slice(1, -1
 const SCAN_CONCURRENCY = 32;
 
 export interface ObserverEvents {
-  /** A worker's files were read: `undefined` when it has no valid JSON (gone, or not a worker object). */
-  worker: [uuid: string, files: WorkerFiles | undefined, reason: string | undefined];
+  /** A worker's files were read: `undefined` when it has no valid JSON; `invalid` says why when the file is there. */
+  worker: [uuid: string, files: WorkerFiles | undefined, invalid: string | undefined];
   /** A full scan listed these workers, in this order. */
   listed: [uuids: string[]];
   runstate: [uuid: string];
@@ -170,7 +170,7 @@ export class WorkersDirObserver extends EventEmitter<ObserverEvents> {
     const { json, pid } = listing;
     if (!this.watcher && !this.stopped) this.watch();
     const present = new Set(json);
-    for (const uuid of [...this.known.keys()]) if (!present.has(uuid)) this.report(uuid, undefined, 'its JSON is gone');
+    for (const uuid of [...this.known.keys()]) if (!present.has(uuid)) this.report(uuid, undefined, undefined);
     // Files are read in parallel, results reported in listing order so the lists keep a stable order. A
     // worker without a `.p` in the listing is not asked for one (at 500 idle workers, failed opens were a
     // third of a rescan's cost); a `.p` written after the listing has its own watch event.
@@ -183,10 +183,10 @@ export class WorkersDirObserver extends EventEmitter<ObserverEvents> {
     this.report(uuid, ...(await this.load(uuid, forceRead)));
   }
 
-  private report(uuid: string, files: WorkerFiles | undefined, reason: string | undefined): void {
+  private report(uuid: string, files: WorkerFiles | undefined, invalid: string | undefined): void {
     if (files) this.known.set(uuid, { raw: files.raw, stamp: files.stamp });
     else this.known.delete(uuid);
-    this.emit('worker', uuid, files, reason);
+    this.emit('worker', uuid, files, invalid);
   }
 
   /** Reads what changed on disk for one worker; the JSON only when its mtime or size moved (or forced). */
@@ -196,13 +196,13 @@ export class WorkersDirObserver extends EventEmitter<ObserverEvents> {
       const s = await stat(this.registry.paths(uuid).json);
       stamp = `${s.mtimeMs}:${s.size}`;
     } catch {
-      return [undefined, 'its JSON is gone'];
+      return [undefined, undefined];
     }
     const previous = this.known.get(uuid);
     let raw = previous?.raw;
     if (forceRead || previous?.stamp !== stamp || raw === undefined) {
       const read = await this.registry.read(uuid);
-      if (!read.ok) return [undefined, `its JSON ${read.reason}`];
+      if (!read.ok) return [undefined, read.reason];
       raw = read.config;
     }
     return [{ raw, stamp, pidFile: hasPidFile ? await this.registry.readPidFile(uuid) : undefined }, undefined];

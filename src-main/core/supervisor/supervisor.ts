@@ -211,9 +211,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return options;
   }
 
-  private request(uuid: string, kind: Request['kind'], requested = true, listener?: ProgressListener): Promise<void> {
+  private async request(uuid: string, kind: Request['kind'], requested = true, listener?: ProgressListener): Promise<void> {
     const slot = this.slots.get(uuid);
-    if (!slot) return Promise.reject(new SupervisorError(`worker ${uuid} is not known`));
+    if (!slot) throw new SupervisorError(`worker ${uuid} is not known`);
+    if (kind === 'start') {
+      // The `.p` as it is now (the watcher's news may be a few ms behind): a live pid there is never spawned over.
+      const pidFile = await this.opts.registry.readPidFile(uuid);
+      if (this.slots.get(uuid) !== slot) throw new SupervisorError('it was deleted meanwhile');
+      if (pidFile !== slot.files.pidFile) this.observed(slot, { ...slot.files, pidFile }, false);
+    }
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.requests.set(id, { kind, uuid, resolve, reject, listener });
@@ -286,9 +292,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /**
-   * Defers broadcasting this worker's list changes until released, so an operation that ends with a status
-   * broadcast (new, delete) sends it after its own last frame, in the original's order. Other workers'
-   * news is not held.
+   * Defers broadcasting this worker's changes (lists and state deltas) until released, so an operation that
+   * ends with a status broadcast (new, delete) sends it after its own last frame, in the original's order.
+   * Other workers' news is not held.
    */
   hold(uuid: string): () => void {
     this.holds.set(uuid, (this.holds.get(uuid) ?? 0) + 1);
@@ -299,7 +305,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const left = (this.holds.get(uuid) ?? 1) - 1;
       if (left > 0) this.holds.set(uuid, left);
       else this.holds.delete(uuid);
-      if (left <= 0 && this.heldChanges.delete(uuid)) this.emit('change');
+      if (left > 0) return;
+      if (this.heldChanges.delete(uuid)) this.emit('change');
+      this.publish([uuid]);
     };
   }
 
@@ -368,7 +376,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const slot = this.slots.get(uuid);
       if (!slot) {
         if (this.listed.delete(uuid)) listsChanged(uuid);
-        if (this.sent.delete(uuid)) removed.push(uuid);
+        if (!this.holds.has(uuid) && this.sent.delete(uuid)) removed.push(uuid);
         continue;
       }
       const active = isActive(slot.state);
@@ -378,7 +386,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         slot.published = { active, shown };
         listsChanged(uuid);
       }
-      if (this.watchers > 0) {
+      if (this.watchers > 0 && !this.holds.has(uuid)) {
         const runtime = this.describe(uuid)!;
         const json = JSON.stringify(runtime);
         if (this.sent.get(uuid) !== json) {
@@ -393,10 +401,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   // ------------------------------------------------------------------------------ observations → events
 
-  private onFiles(uuid: string, files: WorkerFiles | undefined, reason: string | undefined): void {
+  private onFiles(uuid: string, files: WorkerFiles | undefined, invalid: string | undefined): void {
     let slot = this.slots.get(uuid);
     if (!files) {
-      if (reason !== undefined && reason !== 'its JSON is gone') this.invalid.set(uuid, reason);
+      if (invalid !== undefined) this.invalid.set(uuid, invalid);
       else this.invalid.delete(uuid);
       // Our own delete forgets it when its removal is done.
       if (slot && slot.state.kind !== 'removing') this.forget(slot);
@@ -423,16 +431,21 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       };
       this.slots.set(uuid, slot);
     } else {
-      slot.files = files;
-      slot.shown = shown;
       const options = readWorkerOptions(files.raw);
       if (options.restart !== slot.state.options.restart || options.autostart !== slot.state.options.autostart) {
         this.dispatch(slot, { type: 'options', options });
       }
     }
+    this.observed(slot, files, jsonChanged);
+  }
+
+  /** The worker's files as read now become a `files` event: is the `.p` pid alive, does it name the worker? */
+  private observed(slot: Slot, files: WorkerFiles, jsonChanged: boolean): void {
+    slot.files = files;
+    slot.shown = files.pidFile === undefined ? files.raw : { ...files.raw, pid: files.pidFile };
     const pid = files.pidFile;
     const alive = typeof pid === 'number' && this.isAlive(pid);
-    const names = alive ? this.names(pid, uuid) : undefined;
+    const names = alive ? this.names(pid, slot.uuid) : undefined;
     this.dispatch(slot, { type: 'files', filePid: pid, alive, names, jsonChanged });
   }
 
@@ -755,10 +768,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     log.info(`Spawned worker ${config.uuid} (pid ${pid}): ${file} ${args.join(' ')}`);
     slot.child = { pid, release: () => proc.unref() };
-    void proc.then((result) => {
+    void proc.then(async (result) => {
       if (slot.child?.pid === pid) slot.child = undefined;
       const exit = { code: result.exitCode ?? null, signal: result.signal ?? null };
       log.info(`Worker ${config.uuid} (pid ${pid}) exited (${exit.signal ?? `code ${exit.code}`})`);
+      // Its last words are in the state that announces the exit.
+      await this.logs.caughtUp(config.uuid).catch(() => undefined);
       feed({ type: 'exited', pid, ...exit });
     });
     return pid;

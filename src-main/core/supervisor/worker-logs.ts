@@ -39,6 +39,11 @@ export class WorkerLogs {
     setTimeout(() => this.release(uuid), 300).unref();
   }
 
+  /** Resolves once the worker's tail holds what its file holds now. */
+  async caughtUp(uuid: string): Promise<void> {
+    await this.logs.get(uuid)?.caughtUp();
+  }
+
   tail(uuid: string, lines: number): string[] {
     return this.logs.get(uuid)?.tail(lines) ?? [];
   }
