@@ -10,7 +10,6 @@ import { ManagerClient } from '../src-main/core/client.js';
 import { isPidAlive, probeWorker } from '../src-main/core/liveness.js';
 import { createLogger } from '../src-main/core/log.js';
 import type { ManagerInfoMessage, WorkerConfig, WorkerRuntime, WorkerStatesMessage } from '../src-main/core/protocol.js';
-import { settlesWithin } from '../src-main/core/process-tree.js';
 import { startManagerService } from '../src-main/core/service.js';
 import { assertCliBuilt, cliEnv, exitWithin, startForeground } from './helpers/cli.js';
 import {
@@ -22,7 +21,9 @@ import {
   NO_RESTART,
   readReset,
   readUntil,
+  settlesWithin,
   startTestManager,
+  stateWhere,
   testEnv,
   waitFor,
   type TestManager,
@@ -50,15 +51,6 @@ async function watchStates(client: ManagerClient): Promise<{ info: ManagerInfoMe
   const full = await readUntil(client, 'worker_states');
   expect(full.found.full).toBe(true);
   return { info: info.found, full: full.found };
-}
-
-/** Reads worker_states frames until `uuid`'s runtime satisfies `ok`. */
-function stateWhere(client: ManagerClient, uuid: string, ok: (r: WorkerRuntime) => boolean, timeoutMs = 15_000): Promise<WorkerRuntime> {
-  return client.until((f) => {
-    if (f.kind !== 'message' || f.message.type !== 'worker_states') return undefined;
-    const runtime = f.message.workers.find((w) => w.uuid === uuid);
-    return runtime && ok(runtime) ? runtime : undefined;
-  }, timeoutMs);
 }
 
 async function activate(client: ManagerClient, uuid: string): Promise<WorkerConfig> {
@@ -294,7 +286,7 @@ describe('concurrency', () => {
     const spawned = m.logs.find((l) => l.includes(`Spawned worker ${uuid}`));
     expect(spawned).toBeDefined();
     const spawnedPid = Number(/\(pid (\d+)\)/.exec(spawned!)![1]);
-    expect(isPidAlive(spawnedPid!)).toBe(false);
+    expect(isPidAlive(spawnedPid)).toBe(false);
   });
 });
 

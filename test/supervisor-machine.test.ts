@@ -307,7 +307,7 @@ const rows: Row[] = [
   },
   {
     name: 'restart attempt (no requester) + exit code 1 → counts as a crash, backoff 2 s',
-    from: { ...S.starting([], true), crashes: [NOW - 5_000] } as State,
+    from: { ...S.starting([], true), crashes: [NOW - 5_000] },
     event: { type: 'exited', pid: 100, code: 1, signal: null },
     to: { kind: 'backoff', until: NOW + 2_000, crashes: [NOW - 5_000, NOW] },
   },
