@@ -307,7 +307,13 @@ export type ClientRequest =
   | { type: 'watch_workers' | 'unwatch_workers' }
   | { type: 'watch_logs'; workerid: string; lines: number }
   | { type: 'unwatch_logs'; workerid: string }
-  | { type: 'set_worker_options'; workerid: string; restart?: RestartPolicy; autostart?: boolean };
+  | ({ type: 'set_worker_options'; workerid: string } & WorkerOptionsPatch);
+
+/** The options `set_worker_options` changes; those left out keep their value. */
+export interface WorkerOptionsPatch {
+  restart?: RestartPolicy;
+  autostart?: boolean;
+}
 
 export type ParseResult =
   | { ok: true; request: ClientRequest }

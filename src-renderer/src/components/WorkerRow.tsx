@@ -3,7 +3,15 @@
  * so progress frames and changes to other workers do not re-render it.
  */
 import { memo, useEffect, useRef } from 'react';
-import { exitText, isRunningState, type WorkerConfig, type WorkerIdRequestType, type WorkerRuntime } from '../../../src-main/core/protocol.js';
+import {
+  exitText,
+  isRunningState,
+  RESTART_POLICIES,
+  type RestartPolicy,
+  type WorkerConfig,
+  type WorkerIdRequestType,
+  type WorkerRuntime,
+} from '../../../src-main/core/protocol.js';
 import { useNow } from '../clock.js';
 import { useActions } from '../hub-context.js';
 import { formatDuration } from '../../../src-main/core/duration.js';
@@ -108,6 +116,34 @@ export const WorkerRow = memo(function WorkerRow(props: RowProps) {
         <button type="button" className="danger" disabled={busy} onClick={() => onDelete(uuid)} aria-label={`Delete ${name}`}>
           Delete
         </button>
+        {runtime !== undefined && (
+          // Supervision options (additive: only a manager that reports worker states has them).
+          <span className="options">
+            <select
+              value={runtime.restart}
+              disabled={offline}
+              onChange={(e) => actions.setWorkerOptions(uuid, { restart: e.target.value as RestartPolicy })}
+              aria-label={`Restart policy of ${name}`}
+              title="Restart after a crash"
+            >
+              {RESTART_POLICIES.map((policy) => (
+                <option key={policy} value={policy}>
+                  restart: {policy}
+                </option>
+              ))}
+            </select>
+            <label title="Start when the manager starts">
+              <input
+                type="checkbox"
+                checked={runtime.autostart}
+                disabled={offline}
+                onChange={(e) => actions.setWorkerOptions(uuid, { autostart: e.target.checked })}
+                aria-label={`Autostart ${name}`}
+              />
+              autostart
+            </label>
+          </span>
+        )}
       </td>
     </tr>
   );
