@@ -334,7 +334,7 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   function showLogs(uuid: string): void {
     const tracked = service?.supervisor.find(uuid);
     if (!service || !tracked) return;
-    // The manager writes each worker's output to worker.log in its data dir (core/lifecycle.ts).
+    // The manager writes each worker's output to worker.log in its data dir (core/supervisor/supervisor.ts).
     const file = path.join(service.registry.dataDir(tracked.config), 'worker.log');
     void shell.openPath(file).then((problem) => problem && log.warn(`Cannot open ${file}: ${problem}`));
   }
