@@ -283,7 +283,6 @@ function afterExit(state: Extract<State, { proc: Proc | null }>, exit: Exit | nu
 }
 
 function afterExitOf(state: Extract<State, { proc: Proc | null }>, recorded: Common, exit: Exit | null, now: number, t: Timing): Step {
-  const base = recorded;
   if (state.kind === 'stopping') return finishStop(state, recorded, t);
   const how = exit ? exitWords(exit) : 'its process is gone';
   if (state.kind === 'starting' && state.waiters.length > 0) {
@@ -300,10 +299,10 @@ function afterExitOf(state: Extract<State, { proc: Proc | null }>, recorded: Com
     return { state: { ...recorded, kind: 'inactive' }, effects };
   }
   const ranMs = state.proc ? now - state.proc.since : 0;
-  const earlier = ranMs >= t.stableMs ? [] : base.crashes.filter((at) => now - at < t.crashWindowMs);
+  const earlier = ranMs >= t.stableMs ? [] : recorded.crashes.filter((at) => now - at < t.crashWindowMs);
   const crashes = [...earlier, now];
   const owned = state.proc?.owned === true;
-  if (!owned || base.closing || !restartsAfter(base.options.restart, exit)) {
+  if (!owned || recorded.closing || !restartsAfter(recorded.options.restart, exit)) {
     return { state: { ...recorded, crashes, kind: 'crashed', reason: `exited unexpectedly (${how})` }, effects };
   }
   if (crashes.length >= t.crashLimit) {

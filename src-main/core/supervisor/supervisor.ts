@@ -646,14 +646,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     void lines.then((last) => request.reject(new SupervisorError(this.startCause(error, note, last))));
   }
 
-  /** The last lines the worker wrote, read from its log file (the tail follows it asynchronously). */
+  /** The last lines this run of the worker wrote (after our `--- fnwm` start line), read from its log file. */
   private async lastOutput(slot: Slot): Promise<string[]> {
-    const text = await readTail(this.logs.file(slot.files.raw), 8192);
-
-    return text
-      .split('\n')
-      .map((line) => line.trimEnd())
-      .filter((line) => line !== '' && !line.startsWith('--- fnwm '))
+    const lines = (await readTail(this.logs.file(slot.files.raw), 8192)).split('\n').map((line) => line.trimEnd());
+    const runStart = lines.findLastIndex((line) => line.startsWith(RUN_MARK));
+    return lines
+      .slice(runStart + 1)
+      .filter((line) => line !== '')
       .slice(-OUTPUT_LINES);
   }
 
@@ -740,7 +739,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // The file exists before its tail starts, so the tail can watch it from the first line.
     const logFile = this.logs.file(config);
     mkdirSync(path.dirname(logFile), { recursive: true });
-    appendFileSync(logFile, `--- fnwm ${new Date().toISOString()}: ${file} ${args.join(' ')}\n`, { mode: 0o600 });
+    appendFileSync(logFile, `${RUN_MARK}${new Date().toISOString()}: ${file} ${args.join(' ')}\n`, { mode: 0o600 });
     const fd = this.logs.follow(config).openForChild();
     let proc;
     try {
@@ -787,6 +786,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
 /** Lines of output a failed start quotes. */
 const OUTPUT_LINES = 5;
+/** Starts the line the manager writes into worker.log before each spawn. */
+const RUN_MARK = '--- fnwm ';
 
 /**
  * The last `bytes` of a file as it is now (its size is taken synchronously: what a process we are about to
