@@ -4,20 +4,14 @@
  * Each worker has its own event queue: nothing done to one worker waits for another. `worker_status` and
  * `worker_states` are projections of the machines' states, published once per change.
  */
-import { appendFileSync, closeSync, mkdirSync, statSync } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
-import path from 'node:path';
 import { EventEmitter } from 'node:events';
+import { readFile, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import WebSocket from 'ws';
-import { loadExeca } from '../execa-lazy.js';
 import { isPidAlive, probeWorker } from '../liveness.js';
 import type { Logger } from '../log.js';
-import { signalTree } from '../process-tree.js';
 import {
   encodeMessage,
   RUNTIME_TAIL_LINES,
-  workerUrl,
   type ProgressMessage,
   type WorkerConfig,
   type WorkerRuntime,
@@ -47,6 +41,7 @@ import { WorkersDirObserver, type ObserverOptions, type WorkerFiles } from './ob
 import { readWorkerOptions, writeWorkerOptions } from './options.js';
 import { commandLineNames } from './pid-identity.js';
 import { WorkerLogs } from './worker-logs.js';
+import { lastRunLines, sendStopCommand, signalWorker, spawnWorker } from './worker-process.js';
 
 /** What a requester hears while its request runs: the machine's steps, and the worker's runstate texts. */
 export type Progress = ReportStep | { runstate: string } | { env: ProgressMessage };
@@ -562,8 +557,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         return;
       case 'signal':
         this.opts.log.warn(`Worker ${slot.uuid}: ${effect.signal} to pid ${effect.pid} (${effect.why})`);
-        if (process.platform === 'win32') void this.taskkill(effect.pid);
-        else signalTree(effect.pid, effect.signal);
+        signalWorker(effect.pid, effect.signal);
         return;
       case 'probe':
         this.runProbe(slot, effect.attempt, feed);
@@ -646,14 +640,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     void lines.then((last) => request.reject(new SupervisorError(this.startCause(error, note, last))));
   }
 
-  /** The last lines this run of the worker wrote (after our `--- fnwm` start line), read from its log file. */
-  private async lastOutput(slot: Slot): Promise<string[]> {
-    const lines = (await readTail(this.logs.file(slot.files.raw), 8192)).split('\n').map((line) => line.trimEnd());
-    const runStart = lines.findLastIndex((line) => line.startsWith(RUN_MARK));
-    return lines
-      .slice(runStart + 1)
-      .filter((line) => line !== '')
-      .slice(-OUTPUT_LINES);
+  /** The last lines this run of the worker wrote (read from its log file: the tail follows it asynchronously). */
+  private lastOutput(slot: Slot): Promise<string[]> {
+    return lastRunLines(this.logs.file(slot.files.raw), OUTPUT_LINES);
   }
 
   /** Why a start failed, in sentences: the reason, the env note, the last output, bad files nearby. */
@@ -731,89 +720,35 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private async spawn(slot: Slot, feed: (event: Event) => void): Promise<number> {
-    // Loaded with the first start: a manager that never starts a worker saves its memory and start-up time.
-    const execa = await loadExeca();
     const config = slot.files.raw;
     const { file, args } = this.command(config);
-    const { log } = this.opts;
-    // The file exists before its tail starts, so the tail can watch it from the first line.
-    const logFile = this.logs.file(config);
-    mkdirSync(path.dirname(logFile), { recursive: true });
-    appendFileSync(logFile, `${RUN_MARK}${new Date().toISOString()}: ${file} ${args.join(' ')}\n`, { mode: 0o600 });
-    const fd = this.logs.follow(config).openForChild();
-    let proc;
-    try {
-      proc = execa(file, args, {
-        env: { ...(this.opts.env ?? process.env), FUNCNODES_CONFIG_DIR: this.opts.configDir, USE_SUBPROCESS_MONITOR: '0' },
-        extendEnv: false,
-        cwd: this.opts.configDir,
-        // Its own process group, so a stop ends the whole tree; no pipes, so it can outlive the manager.
-        detached: true,
-        cleanup: false,
-        reject: false,
-        stdin: 'ignore',
-        // execa passes any open descriptor straight to spawn; its types list only 3–9.
-        stdout: fd as 3,
-        stderr: fd as 3,
-      });
-    } finally {
-      // The child holds its own copy of the descriptor.
-      closeSync(fd);
-    }
-    const pid = proc.pid;
-    if (pid === undefined) {
+    const child = await spawnWorker({
+      file,
+      args,
+      env: { ...(this.opts.env ?? process.env), FUNCNODES_CONFIG_DIR: this.opts.configDir, USE_SUBPROCESS_MONITOR: '0' },
+      cwd: this.opts.configDir,
+      logFile: this.logs.file(config),
+      openLog: () => this.logs.follow(config).openForChild(),
+    }).catch((err: unknown) => {
       this.logs.unfollow(config.uuid);
-      throw new SupervisorError(`could not run ${file}: ${proc.spawnargs.join(' ')} failed to spawn`);
-    }
-    log.info(`Spawned worker ${config.uuid} (pid ${pid}): ${file} ${args.join(' ')}`);
-    slot.child = { pid, release: () => proc.unref() };
-    void proc.then(async (result) => {
+      throw err;
+    });
+    const { pid } = child;
+    this.opts.log.info(`Spawned worker ${config.uuid} (pid ${pid}): ${file} ${args.join(' ')}`);
+    slot.child = { pid, release: child.release };
+    void child.exited.then(async (exit) => {
       if (slot.child?.pid === pid) slot.child = undefined;
-      const exit = { code: result.exitCode ?? null, signal: result.signal ?? null };
-      log.info(`Worker ${config.uuid} (pid ${pid}) exited (${exit.signal ?? `code ${exit.code}`})`);
+      this.opts.log.info(`Worker ${config.uuid} (pid ${pid}) exited (${exit.signal ?? `code ${exit.code}`})`);
       // Its last words are in the state that announces the exit.
       await this.logs.caughtUp(config.uuid).catch(() => undefined);
       feed({ type: 'exited', pid, ...exit });
     });
     return pid;
   }
-
-  private async taskkill(pid: number): Promise<void> {
-    const execa = await loadExeca();
-    await execa('taskkill', ['/PID', String(pid), '/T', '/F'], { reject: false, windowsHide: true });
-  }
 }
 
 /** Lines of output a failed start quotes. */
 const OUTPUT_LINES = 5;
-/** Starts the line the manager writes into worker.log before each spawn. */
-const RUN_MARK = '--- fnwm ';
-
-/**
- * The last `bytes` of a file as it is now (its size is taken synchronously: what a process we are about to
- * signal writes next is not included); '' when it cannot be read; a partial first line is dropped.
- */
-async function readTail(file: string, bytes: number): Promise<string> {
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch {
-    return '';
-  }
-  let handle;
-  try {
-    handle = await open(file, 'r');
-    const start = Math.max(0, size - bytes);
-    const buf = Buffer.alloc(size - start);
-    const { bytesRead } = await handle.read(buf, 0, buf.length, start);
-    const text = buf.subarray(0, bytesRead).toString('utf8');
-    return start > 0 ? text.slice(text.indexOf('\n') + 1) : text;
-  } catch {
-    return '';
-  } finally {
-    await handle?.close();
-  }
-}
 
 function sentence(text: string): string {
   const capital = text.charAt(0).toUpperCase() + text.slice(1);
@@ -851,21 +786,4 @@ function watchedPid(state: State): number | undefined {
 function busyInShutdown(state: State): boolean {
   if (state.kind === 'preparing' || state.kind === 'stopping' || state.kind === 'removing') return true;
   return state.kind === 'starting' && state.proc?.owned !== false;
-}
-
-/** Sends `stop_worker` and does not wait for the result, which a real worker may never deliver (spec §14.1). */
-function sendStopCommand(config: WorkerConfig): Promise<void> {
-  const url = workerUrl(config);
-  if (url === undefined) return Promise.resolve();
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url, { handshakeTimeout: 2000, perMessageDeflate: false });
-    const done = () => {
-      ws.removeAllListeners();
-      ws.on('error', () => undefined);
-      ws.close();
-      resolve();
-    };
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'cmd', cmd: 'stop_worker', kwargs: {}, id: 'fnwm-stop' }), () => done()));
-    ws.on('error', done);
-  });
 }
