@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ManagerClient } from '../src-main/core/client.js';
 import { isPidAlive } from '../src-main/core/liveness.js';
-import { createWorker, makeTempDir, readReset, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
+import { collect, createWorker, makeTempDir, readReset, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
 
 const managers: TestManager[] = [];
 const strangers: ChildProcess[] = [];
@@ -107,6 +107,22 @@ describe('one queue per worker', () => {
     await waitFor(() => broadcasts.length > 0, 5000, 'the broadcast of the started worker');
     expect(deleting).not.toContain('worker_deleted');
     await readUntil(deleter, 'worker_deleted', 20_000);
+  });
+});
+
+describe('projections', () => {
+  it('twenty workers read together are broadcast once', async () => {
+    // Watch events are held back: only the explicit read below reports the new files.
+    const m = await startTestManager({ supervisor: { observer: { debounceMs: 60_000 } } });
+    managers.push(m);
+    const client = await m.connect();
+    client.send('worker_status');
+    await readUntil(client, 'worker_status');
+    const uuids = Array.from({ length: 20 }, (_, i) => `many${i}`);
+    await Promise.all(uuids.map((uuid) => writeFile(path.join(m.workersDir, `worker_${uuid}.json`), JSON.stringify({ type: 'WSWorker', uuid, name: uuid }))));
+    await m.service.supervisor.refresh(...uuids);
+    const frames = (await collect(client, 500)).map((text) => JSON.parse(text) as { type: string; inactive?: unknown[] });
+    expect(frames.map((f) => `${f.type} ${f.inactive?.length}`)).toEqual(['worker_status 20']);
   });
 });
 

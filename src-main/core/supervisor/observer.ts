@@ -32,11 +32,13 @@ export type FileKind = 'json' | 'p' | 'runstate';
 const FILE_PATTERN = new RegExp(`^worker_(${WORKER_ID_PATTERN.source.slice(1, -1)})\\.(json|p|runstate)$`);
 const SCAN_CONCURRENCY = 32;
 
+type Report = [uuid: string, files: WorkerFiles | undefined, invalid: string | undefined];
+
 export interface ObserverEvents {
   /** A worker's files were read: `undefined` when it has no valid JSON; `invalid` says why when the file is there. */
   worker: [uuid: string, files: WorkerFiles | undefined, invalid: string | undefined];
-  /** A full scan listed these workers, in this order. */
-  listed: [uuids: string[]];
+  /** Workers read together are reported between `batch(true)` and `batch(false)`: one change, not one per worker. */
+  batch: [open: boolean];
   runstate: [uuid: string];
 }
 
@@ -99,9 +101,7 @@ export class WorkersDirObserver extends EventEmitter<ObserverEvents> {
 
   /** Reads these workers now (after our own writes), so callers see the result at once. */
   refresh(...uuids: string[]): Promise<void> {
-    return this.enqueue(async () => {
-      for (const uuid of uuids) await this.refreshOne(uuid, true);
-    });
+    return this.enqueue(() => this.refreshMany(uuids, true));
   }
 
   /** A watcher dies with its directory (deleted, moved); each full rescan, which recreates it, re-arms it. */
@@ -149,7 +149,7 @@ export class WorkersDirObserver extends EventEmitter<ObserverEvents> {
       this.pending.clear();
       void this.enqueue(async () => {
         if (full) await this.scanAll();
-        else for (const uuid of uuids) await this.refreshOne(uuid, false);
+        else await this.refreshMany(uuids, false);
       });
     }, this.opts.debounceMs);
   }
@@ -170,17 +170,27 @@ export class WorkersDirObserver extends EventEmitter<ObserverEvents> {
     const { json, pid } = listing;
     if (!this.watcher && !this.stopped) this.watch();
     const present = new Set(json);
-    for (const uuid of [...this.known.keys()]) if (!present.has(uuid)) this.report(uuid, undefined, undefined);
     // Files are read in parallel, results reported in listing order so the lists keep a stable order. A
     // worker without a `.p` in the listing is not asked for one (at 500 idle workers, failed opens were a
     // third of a rescan's cost); a `.p` written after the listing has its own watch event.
     const loaded = await mapLimit(json, SCAN_CONCURRENCY, (uuid) => this.load(uuid, false, pid.has(uuid)));
-    this.emit('listed', json);
-    for (const [index, uuid] of json.entries()) this.report(uuid, ...loaded[index]);
+    const gone = [...this.known.keys()].filter((uuid) => !present.has(uuid));
+    this.reportAll([...gone.map((uuid): Report => [uuid, undefined, undefined]), ...json.map((uuid, index): Report => [uuid, ...loaded[index]])]);
   }
 
-  private async refreshOne(uuid: string, forceRead: boolean): Promise<void> {
-    this.report(uuid, ...(await this.load(uuid, forceRead)));
+  private async refreshMany(uuids: string[], forceRead: boolean): Promise<void> {
+    const loaded = await mapLimit(uuids, SCAN_CONCURRENCY, (uuid) => this.load(uuid, forceRead));
+    this.reportAll(uuids.map((uuid, index): Report => [uuid, ...loaded[index]]));
+  }
+
+  /** Reports read together as one batch, synchronously: one change for the lists, not one per worker. */
+  private reportAll(reports: Report[]): void {
+    this.emit('batch', true);
+    try {
+      for (const report of reports) this.report(...report);
+    } finally {
+      this.emit('batch', false);
+    }
   }
 
   private report(uuid: string, files: WorkerFiles | undefined, invalid: string | undefined): void {

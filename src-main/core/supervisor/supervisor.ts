@@ -130,6 +130,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private version = 0;
   /** Workers in the lists as last published. */
   private readonly listed = new Set<string>();
+  /** While a full scan reports: its changes, published once at its end. */
+  private batch?: { change: boolean; workers: Map<string, WorkerRuntime>; removed: Set<string> };
   private encoded?: { version: number; frame: Buffer };
   /** Workers whose change waits for a hold to end. */
   private readonly heldChanges = new Set<string>();
@@ -153,6 +155,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.now = opts.now ?? Date.now;
     this.observer.on('worker', (uuid, files, reason) => this.onFiles(uuid, files, reason));
     this.observer.on('runstate', (uuid) => this.onRunstate(uuid));
+    this.observer.on('batch', (open) => {
+      const closed = this.batch;
+      this.batch = open ? { change: false, workers: new Map(), removed: new Set() } : undefined;
+      if (!open && closed) this.flush(closed.change, [...closed.workers.values()], [...closed.removed]);
+    });
   }
 
   /** First scan (adopting what runs, probes answered), then the workers marked `autostart`. */
@@ -390,7 +397,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         }
       }
     }
-    if (emit) this.emit('change');
+    if (!this.batch) return this.flush(emit, workers, removed);
+    this.batch.change ||= emit;
+    for (const runtime of workers) this.batch.workers.set(runtime.uuid, runtime);
+    for (const uuid of removed) {
+      this.batch.workers.delete(uuid);
+      this.batch.removed.add(uuid);
+    }
+  }
+
+  private flush(change: boolean, workers: WorkerRuntime[], removed: string[]): void {
+    if (change) this.emit('change');
     if (workers.length > 0 || removed.length > 0) this.emit('delta', { type: 'worker_states', full: false, workers, removed });
   }
 
