@@ -316,7 +316,7 @@ describe('adoption and shutdown', () => {
     await m.service.stop('test');
     // In parallel, each was given up on before any exited; one after another, the first exits before the second is asked.
     const line = (uuid: string, text: RegExp) => m.logs.findIndex((l) => l.includes(uuid) && text.test(l));
-    const givenUp = uuids.map((uuid) => line(uuid, /still running 1000 ms after the stop command/));
+    const givenUp = uuids.map((uuid) => line(uuid, /still running 1 s after the stop command/));
     const exited = uuids.map((uuid) => line(uuid, /\) exited \(/));
     expect([...givenUp, ...exited].every((i) => i >= 0), m.logs.join('\n')).toBe(true);
     expect(Math.max(...givenUp), 'stopped one after another').toBeLessThan(Math.min(...exited));
