@@ -12,6 +12,8 @@ import { createLogger } from '../core/log.js';
 import { portTakenBy } from '../core/port-occupant.js';
 import { authSettings, readToken, type AuthOptions } from '../core/remote-auth.js';
 import {
+  AUTOSTART_POLICIES,
+  type AutostartPolicy,
   LOG_TAIL_LINES,
   WORKER_ID_PATTERN,
   workerUrl,
@@ -41,7 +43,7 @@ Commands:
   worker new --name N [--not-in-venv] [--reference U] [--copy-lib] [--copy-ns]
   worker (--name N | --uuid U) start|stop|restart|delete
   worker (--name N | --uuid U) status [--json]          state, pid, uptime, last exit, last output lines
-  worker (--name N | --uuid U) set [restart=never|on-failure|always] [autostart=true|false]
+  worker (--name N | --uuid U) set [restart=never|on-failure|always] [autostart=never|always|unless-stopped]
                                                         restart policy after a crash; start with the manager
   worker (--name N | --uuid U) logs [--follow]          its last ${LOG_TAIL_LINES} output lines; --follow keeps printing
   worker (--name N | --uuid U) modules|py|pip <args…>   run funcnodes modules, python or pip in the worker's env
@@ -377,30 +379,29 @@ function formatRuntime(worker: WorkerConfig, runtime: WorkerRuntime, now = Date.
   if (runtime.exit) lines.push(`  last exit ${runtime.exit.signal ?? `code ${runtime.exit.code}`} at ${new Date(runtime.exit.at).toISOString()}`);
   if (runtime.phase !== runtime.state) lines.push(`  phase ${runtime.phase}`);
   if (runtime.restart_at !== null) lines.push(`  restarting in ${formatDuration(Math.max(0, runtime.restart_at - now))}`);
-  lines.push(`  restart ${runtime.restart}, autostart ${runtime.autostart ? 'on' : 'off'}`);
+  lines.push(`  restart ${runtime.restart}, autostart ${runtime.autostart}`);
   if (runtime.error !== null) lines.push(`  last error: ${runtime.error}`);
   if (runtime.last_lines.length > 0) lines.push('  last output:', ...runtime.last_lines.map((l) => `    ${l}`));
   return lines;
 }
 
-const BOOLEAN_WORDS: Record<string, boolean> = { true: true, yes: true, on: true, '1': true, false: false, no: false, off: false, '0': false };
-
 /** `set restart=… autostart=…`: the additive set_worker_options message. */
 async function setWorkerOptions(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }, pairs: string[]): Promise<number> {
-  if (pairs.length === 0) throw new CliError('worker set needs restart=never|on-failure|always and/or autostart=true|false');
-  const options: { restart?: RestartPolicy; autostart?: boolean } = {};
+  const usage = `restart=${RESTART_POLICIES.join('|')} and/or autostart=${AUTOSTART_POLICIES.join('|')}`;
+  if (pairs.length === 0) throw new CliError(`worker set needs ${usage}`);
+  const options: { restart?: RestartPolicy; autostart?: AutostartPolicy } = {};
   for (const pair of pairs) {
     const [key, value, extra] = pair.split('=');
     if (key === 'restart' && extra === undefined && RESTART_POLICIES.includes(value as RestartPolicy)) options.restart = value as RestartPolicy;
-    else if (key === 'autostart' && extra === undefined && value !== undefined && value.toLowerCase() in BOOLEAN_WORDS) options.autostart = BOOLEAN_WORDS[value.toLowerCase()];
-    else throw new CliError(`Cannot set ${JSON.stringify(pair)}: use restart=${RESTART_POLICIES.join('|')} or autostart=true|false`);
+    else if (key === 'autostart' && extra === undefined && AUTOSTART_POLICIES.includes(value as AutostartPolicy)) options.autostart = value as AutostartPolicy;
+    else throw new CliError(`Cannot set ${JSON.stringify(pair)}: use ${usage}`);
   }
   const reply = await withClient(settings, io, async (client) => {
     const worker = findWorker(await fetchStatus(client), by);
     client.send({ type: 'set_worker_options', workerid: worker.uuid, ...options });
     return client.until(follow(io, (f) => (f.kind === 'message' && f.message.type === 'worker_options' ? f.message : undefined)), 10_000);
   });
-  io.out(`Worker ${reply.uuid}: restart ${reply.restart}, autostart ${reply.autostart ? 'on' : 'off'}`);
+  io.out(`Worker ${reply.uuid}: restart ${reply.restart}, autostart ${reply.autostart}`);
   return 0;
 }
 

@@ -315,6 +315,8 @@ export class Registry {
         package_dependencies: packageDependencies,
         pid: null,
         update_on_startup: { funcnodes: true, 'funcnodes-core': true, 'funcnodes-worker': true },
+        // As FuncNodes >= 1.7 writes it; older tools keep the unknown key.
+        autostart: options.autostart ?? 'never',
         host: options.host ?? defaults.host,
         port: options.port ?? defaults.port,
         ssl: false,

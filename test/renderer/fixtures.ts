@@ -22,7 +22,7 @@ export const runtime = (uuid: string, extra: Partial<WorkerRuntime> = {}): Worke
   last_lines: [],
   phase: 'active',
   restart: 'on-failure',
-  autostart: false,
+  autostart: 'never',
   restart_at: null,
   ...extra,
 });

@@ -162,12 +162,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     });
   }
 
-  /** First scan (adopting what runs, probes answered), then the workers marked `autostart`. */
+  /** First scan (adopting what runs, probes answered), then the workers whose `autostart` is not `never`. */
   async start(): Promise<void> {
     await this.observer.start();
     await this.settled();
     for (const slot of this.slots.values()) {
-      if (slot.state.options.autostart && (slot.state.kind === 'inactive' || slot.state.kind === 'crashed')) {
+      if (slot.state.options.autostart !== 'never' && (slot.state.kind === 'inactive' || slot.state.kind === 'crashed')) {
         this.opts.log.info(`Autostart: starting worker ${slot.uuid}`);
         this.request(slot.uuid, 'start', false).catch((err: unknown) => this.opts.log.warn(`Autostart of ${slot.uuid} failed: ${(err as Error).message}`));
       }

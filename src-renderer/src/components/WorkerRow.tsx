@@ -4,6 +4,8 @@
  */
 import { memo, useEffect, useRef, useState } from 'react';
 import {
+  AUTOSTART_POLICIES,
+  type AutostartPolicy,
   exitText,
   isRunningState,
   RESTART_POLICIES,
@@ -122,7 +124,7 @@ export const WorkerRow = memo(function WorkerRow(props: RowProps) {
           // demand: two more controls in each of 1,000 rows made filtering the list twice as slow.
           <button type="button" aria-expanded={optionsOpen} onClick={() => setOptionsOpen(!optionsOpen)} aria-label={`Options of ${name}`}>
             {runtime.restart}
-            {runtime.autostart ? ', autostart' : ''}
+            {runtime.autostart !== 'never' ? `, autostart ${runtime.autostart}` : ''}
           </button>
         )}
         {runtime !== undefined && optionsOpen && (
@@ -140,16 +142,19 @@ export const WorkerRow = memo(function WorkerRow(props: RowProps) {
                 </option>
               ))}
             </select>
-            <label title="Start when the manager starts">
-              <input
-                type="checkbox"
-                checked={runtime.autostart}
-                disabled={offline}
-                onChange={(e) => actions.setWorkerOptions(uuid, { autostart: e.target.checked })}
-                aria-label={`Autostart ${name}`}
-              />
-              autostart
-            </label>
+            <select
+              value={runtime.autostart}
+              disabled={offline}
+              onChange={(e) => actions.setWorkerOptions(uuid, { autostart: e.target.value as AutostartPolicy })}
+              aria-label={`Autostart of ${name}`}
+              title="Start when the manager starts (FuncNodes' own autostart key)"
+            >
+              {AUTOSTART_POLICIES.map((policy) => (
+                <option key={policy} value={policy}>
+                  autostart: {policy}
+                </option>
+              ))}
+            </select>
           </span>
         )}
       </td>
