@@ -10,7 +10,7 @@ import { appendFile, readdir, readFile, rename, rm, stat, truncate, writeFile } 
 import path from 'node:path';
 import ts from 'typescript';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_LINE_LENGTH, TRUNCATED_MARK, WorkerLog, type WorkerLogOptions } from '../src-main/core/worker-log.js';
+import { MAX_LINE_LENGTH, TRUNCATED_MARK, WorkerLog, type WorkerLogOptions } from '../src-main/core/logs/worker-log.js';
 import { makeTempDir, waitFor } from './helpers/manager.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];

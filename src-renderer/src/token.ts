@@ -4,7 +4,7 @@
  * (sessionStorage, gone with the tab); a `?token=` in the page address is taken once and removed from the address bar, so
  * it stays out of history and bookmarks. Loopback pages and the Electron window never need one.
  */
-import { isLoopbackHostname, tokenProtocols } from '../../src-main/core/token-protocol.js';
+import { isLoopbackHostname, tokenProtocols } from '../../src-shared/token-protocol.js';
 
 export { isLoopbackHostname };
 

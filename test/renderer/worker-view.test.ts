@@ -1,7 +1,7 @@
 /** What the worker list derives from hub state, the manager URL choice, and new-worker validation. */
 import { describe, expect, it } from 'vitest';
 import { config, runtime } from './fixtures.js';
-import { formatDuration } from '../../src-main/core/duration.js';
+import { formatDuration } from '../../src-shared/duration.js';
 import { resolveManagerUrl } from '../../src-renderer/src/manager-url.js';
 import {
   envLabel,

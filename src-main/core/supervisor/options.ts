@@ -2,8 +2,8 @@
  * A worker's supervision options (restart policy, autostart), stored in its JSON under the additive key
  * `workermanager`: the Python tools keep unknown keys when they rewrite the file, so the options survive.
  */
-import type { WorkerConfig } from '../protocol.js';
-import { writeJsonAtomic, type Registry } from '../registry.js';
+import type { WorkerConfig } from '../../../src-shared/protocol.js';
+import { writeJsonAtomic, type Registry } from '../registry/registry.js';
 import { DEFAULT_OPTIONS, RESTART_POLICIES, type RestartPolicy, type WorkerOptions } from './machine.js';
 
 export const OPTIONS_KEY = 'workermanager';

@@ -5,7 +5,7 @@
  */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
-import type { WorkerConfig } from './protocol.js';
+import type { WorkerConfig } from '../../../src-shared/protocol.js';
 
 type Env = Record<string, string | undefined>;
 
