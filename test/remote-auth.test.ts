@@ -1,5 +1,5 @@
 /**
- * Token authentication for a manager bound beyond loopback (src-main/core/remote-auth.ts), with a real
+ * Token authentication for a manager bound beyond loopback (src-main/core/hub/remote-auth.ts), with a real
  * non-loopback peer: the clients run in a network namespace joined to the host by a veth pair
  * (test/helpers/netns.ts). Loopback binds are unchanged (the protocol tests run on 127.0.0.1 without any token).
  */

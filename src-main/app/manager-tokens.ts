@@ -1,5 +1,5 @@
 /**
- * Access tokens of managers on other machines that the window uses (remote access, core/remote-auth.ts),
+ * Access tokens of managers on other machines that the window uses (remote access, core/hub/remote-auth.ts),
  * kept in the app's settings file (0600) per `host:port`, encrypted with Electron's safeStorage (the OS
  * keychain or secret service) where it is available, else as plain text in that file. A manager of this
  * machine's own config needs none stored: its token file is read.
