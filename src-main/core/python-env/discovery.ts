@@ -5,7 +5,7 @@
 import { loadExeca } from './execa-lazy.js';
 import { findOnPath } from './python.js';
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 /** FuncNodes needs Python 3.11 or newer. */
 export const MIN_PYTHON: readonly [number, number] = [3, 11];

@@ -26,7 +26,7 @@ import { inspectPython } from './discovery.js';
 import { describe, runCommand, throttleLines, type Command } from './installer.js';
 import { listSnapshots, saveSnapshot, type Snapshot } from './snapshots.js';
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 export interface PythonEnvsOptions extends Tools {
   env: Env;

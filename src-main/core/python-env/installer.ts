@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { loadExeca } from './execa-lazy.js';
 import { ReportedError } from '../operation-errors.js';
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 export interface Command {
   file: string;

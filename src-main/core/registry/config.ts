@@ -49,7 +49,7 @@ export interface ConfigOverrides {
   keepWorkers?: boolean;
 }
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 const TRUTHY = new Set(['1', 'True', 'true', 'yes', 'Yes', 'YES']);
 

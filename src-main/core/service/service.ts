@@ -27,7 +27,7 @@ export const KILL_FILE = 'kill_worker_manager';
  */
 export const APP_ORIGIN = 'fnwm://app';
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 export interface ServiceOptions {
   dir?: string;
