@@ -58,7 +58,7 @@ describe('filterItems', () => {
 describe('addresses and labels', () => {
   it('makes wildcard binds dialable and brackets IPv6', () => {
     expect(workerAddress(config('a', { host: '0.0.0.0', port: 9401 }))).toBe('ws://127.0.0.1:9401');
-    expect(workerAddress(config('a', { host: '::', port: 9401 }))).toBe('ws://127.0.0.1:9401');
+    expect(workerAddress(config('a', { host: '::', port: 9401 }))).toBe('ws://[::1]:9401');
     expect(workerAddress(config('a', { host: '', port: 9401 }))).toBe('ws://127.0.0.1:9401');
     expect(workerAddress(config('a', { host: 'localhost', port: 9401 }))).toBe('ws://localhost:9401');
     expect(workerAddress(config('a', { host: '::1', port: 9401 }))).toBe('ws://[::1]:9401');
