@@ -8,7 +8,7 @@ import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ManagerClient, probeManager } from '../src-main/core/client.js';
+import { ManagerClient, probeManager } from '../src-main/core/hub/client.js';
 import {
   assertCliBuilt,
   CLI,

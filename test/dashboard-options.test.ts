@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { createUiHandler } from '../src-main/core/ui-server.js';
+import { createUiHandler } from '../src-main/core/hub/ui-server.js';
 import { launchChromium, RENDERER_DIR, requireRendererBuild } from './helpers/browser.js';
 import { createWorker, startTestManager, waitFor } from './helpers/manager.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exitText, isRunningState, isValidWorkerId, parseClientFrame, parseManagerFrame, progress, RESET_PROGRESS } from '../src-main/core/protocol.js';
+import { exitText, isRunningState, isValidWorkerId, parseClientFrame, parseManagerFrame, progress, RESET_PROGRESS } from '../src-shared/protocol.js';
 
 describe('parseClientFrame', () => {
   it('matches plain commands exactly, case-sensitive and untrimmed', () => {

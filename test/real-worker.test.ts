@@ -6,9 +6,9 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManagerClient } from '../src-main/core/client.js';
-import { isPidAlive } from '../src-main/core/liveness.js';
-import type { WorkerConfig } from '../src-main/core/protocol.js';
+import { ManagerClient } from '../src-main/core/hub/client.js';
+import { isPidAlive } from '../src-main/core/supervisor/liveness.js';
+import type { WorkerConfig } from '../src-shared/protocol.js';
 import { assertCliBuilt, fnwm, show } from './helpers/cli.js';
 import { activateWorker, createWorker, deactivateWorker, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
 import { realFuncnodes, type RealFuncnodes } from './helpers/real-funcnodes.js';

@@ -6,11 +6,11 @@
 import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ManagerClient } from '../src-main/core/client.js';
-import { isPidAlive, probeWorker } from '../src-main/core/liveness.js';
-import { createLogger } from '../src-main/core/log.js';
-import type { ManagerInfoMessage, WorkerConfig, WorkerRuntime, WorkerStatesMessage } from '../src-main/core/protocol.js';
-import { startManagerService } from '../src-main/core/service.js';
+import { ManagerClient } from '../src-main/core/hub/client.js';
+import { isPidAlive, probeWorker } from '../src-main/core/supervisor/liveness.js';
+import { createLogger } from '../src-main/core/logs/log.js';
+import type { ManagerInfoMessage, WorkerConfig, WorkerRuntime, WorkerStatesMessage } from '../src-shared/protocol.js';
+import { startManagerService } from '../src-main/core/service/service.js';
 import { assertCliBuilt, cliEnv, exitWithin, startForeground } from './helpers/cli.js';
 import {
   collect,

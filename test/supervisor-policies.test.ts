@@ -5,10 +5,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ManagerClient } from '../src-main/core/client.js';
-import { isPidAlive } from '../src-main/core/liveness.js';
+import type { ManagerClient } from '../src-main/core/hub/client.js';
+import { isPidAlive } from '../src-main/core/supervisor/liveness.js';
 import WebSocket from 'ws';
-import { workerUrl, type WorkerConfig } from '../src-main/core/protocol.js';
+import { workerUrl, type WorkerConfig } from '../src-shared/protocol.js';
 import {
   createWorker,
   killWorkers,

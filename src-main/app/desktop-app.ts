@@ -6,11 +6,11 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { App, BrowserWindow, BrowserWindowConstructorOptions, Dialog, Menu, Shell, Tray } from 'electron';
-import { ManagerClient, UnauthorizedError } from '../core/client.js';
-import type { Logger } from '../core/log.js';
-import { portTakenBy, type PortOccupant } from '../core/port-occupant.js';
-import { exitText, isRunningState, type ManagerMessage, type WorkerIdRequestType, type WorkerRuntime, type WorkerStatesMessage } from '../core/protocol.js';
-import { startManagerService, type ManagerService, type ServiceOptions } from '../core/service.js';
+import { ManagerClient, UnauthorizedError } from '../core/hub/client.js';
+import type { Logger } from '../core/logs/log.js';
+import { portTakenBy, type PortOccupant } from '../core/service/port-occupant.js';
+import { exitText, isRunningState, type ManagerMessage, type WorkerIdRequestType, type WorkerRuntime, type WorkerStatesMessage } from '../../src-shared/protocol.js';
+import { startManagerService, type ManagerService, type ServiceOptions } from '../core/service/service.js';
 import { APP_ENTRY_URL, createAppProtocolHandler } from './app-protocol.js';
 import { createIpc, type IpcMainSlice } from './ipc.js';
 import type { AppInfo } from './ipc-channels.js';

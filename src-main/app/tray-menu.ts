@@ -3,8 +3,8 @@
  * re-attaches the menu on every change (Linux AppIndicator ignores clicks and shows nothing without one).
  */
 import type { MenuItemConstructorOptions } from 'electron';
-import type { PortOccupant } from '../core/port-occupant.js';
-import { exitText, isRunningState, type WorkerRuntime } from '../core/protocol.js';
+import type { PortOccupant } from '../core/service/port-occupant.js';
+import { exitText, isRunningState, type WorkerRuntime } from '../../src-shared/protocol.js';
 import type { AppSettings, WorkersOnQuit } from './settings.js';
 
 /** What the app's manager is doing; `client`: the window uses a manager this app did not start ("Use it"). */

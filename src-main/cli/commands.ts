@@ -3,14 +3,15 @@
  * `startworkermanager` runs the manager in the foreground. Errors are one line on stderr and exit 1.
  */
 import { parseArgs } from 'node:util';
-import { ManagerClient, probeManager, UnauthorizedError } from '../core/client.js';
-import { formatDuration } from '../core/duration.js';
-import { isLoopbackHost } from '../core/hub.js';
-import { isPidAlive } from '../core/liveness.js';
-import { loadSettings, managerUrl, type ConfigOverrides, type ManagerSettings } from '../core/config.js';
-import { createLogger } from '../core/log.js';
-import { portTakenBy } from '../core/port-occupant.js';
-import { authSettings, readToken, type AuthOptions } from '../core/remote-auth.js';
+import { ManagerClient, probeManager, UnauthorizedError } from '../core/hub/client.js';
+import { formatDuration } from '../../src-shared/duration.js';
+import { isWildcardHost } from '../../src-shared/address.js';
+import { isLoopbackHost } from '../core/hub/hub.js';
+import { isPidAlive } from '../core/supervisor/liveness.js';
+import { loadSettings, managerUrl, type ConfigOverrides, type ManagerSettings } from '../core/registry/config.js';
+import { createLogger } from '../core/logs/log.js';
+import { portTakenBy } from '../core/service/port-occupant.js';
+import { authSettings, readToken, type AuthOptions } from '../core/hub/remote-auth.js';
 import {
   AUTOSTART_POLICIES,
   type AutostartPolicy,
@@ -23,9 +24,10 @@ import {
   type RestartPolicy,
   type WorkerRuntime,
   type WorkerStatusMessage,
-} from '../core/protocol.js';
-import { startManagerService } from '../core/service.js';
+} from '../../src-shared/protocol.js';
+import { startManagerService } from '../core/service/service.js';
 import { AutostartError, ensureManager } from './autostart.js';
+import { allWorkers, CliError, findWorker, type CliIo } from './io.js';
 import { doctor } from './doctor.js';
 import { ENV_TOOLS, runInWorkerEnv, splitToolArgs, type EnvTool } from './worker-env.js';
 
@@ -56,16 +58,6 @@ Worker commands start a headless Workermanager in the background when none answe
 Options: --dir the FuncNodes config dir (default $FUNCNODES_CONFIG_DIR or ~/.funcnodes),
 --host/--port the manager address (default from config.json worker_manager, localhost:9380),
 --token T the token of a manager on another machine (default: manager_token in the config dir).`;
-
-export class CliError extends Error {}
-
-export interface CliIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-  /** This CLI's script, for starting a manager in the background. */
-  cliScript: string;
-  env: Record<string, string | undefined>;
-}
 
 /** Generous: a start includes the worker's own boot, which the original allows 420 s. */
 const OPERATION_TIMEOUT_MS = 450_000;
@@ -228,10 +220,6 @@ async function fetchStatus(client: ManagerClient): Promise<WorkerStatusMessage> 
   return client.until((f) => (f.kind === 'message' && f.message.type === 'worker_status' ? f.message : undefined), 10_000);
 }
 
-function allWorkers(status: WorkerStatusMessage): WorkerConfig[] {
-  return [...status.active, ...status.inactive];
-}
-
 async function listWorkers(settings: ManagerSettings, io: CliIo, full: boolean): Promise<number> {
   const status = await withClient(settings, io, fetchStatus);
   if (full) io.out(JSON.stringify(allWorkers(status), null, 2));
@@ -260,25 +248,6 @@ async function newWorker(settings: ManagerSettings, io: CliIo, kwargs: Record<st
   });
   io.out(uuid);
   return 0;
-}
-
-/** Lookup as the original CLI (spec §10 C2): by uuid, by name (first match), or both, which must agree. */
-export function findWorker(status: WorkerStatusMessage, by: { uuid?: string; name?: string }): WorkerConfig {
-  return pickWorker(allWorkers(status), by);
-}
-
-/** The worker `--uuid`/`--name` name among `workers` (both must match when both are given). */
-export function pickWorker(workers: WorkerConfig[], by: { uuid?: string; name?: string }): WorkerConfig {
-  if (by.uuid === undefined && by.name === undefined) throw new CliError('Give the worker with --uuid or --name');
-  if (by.uuid !== undefined) {
-    const found = workers.find((w) => w.uuid === by.uuid);
-    if (!found) throw new CliError(`No worker with uuid ${by.uuid}`);
-    if (by.name !== undefined && found.name !== by.name) throw new CliError(`Worker ${by.uuid} is named ${String(found.name)}, not ${by.name}`);
-    return found;
-  }
-  const found = workers.find((w) => w.name === by.name);
-  if (!found) throw new CliError(`No worker named ${String(by.name)}`);
-  return found;
 }
 
 type WorkerOp = 'set_active' | 'stop_worker' | 'restart_worker' | 'delete_worker';
@@ -319,8 +288,7 @@ async function stopManager(settings: ManagerSettings, io: CliIo): Promise<number
   const client = await ManagerClient.connect(url);
   try {
     // Its pid (fnwm's additive manager_info) names a process of this machine only for a loopback address.
-    const wildcard = settings.host === '' || settings.host === '0.0.0.0' || settings.host === '::';
-    const pid = wildcard || isLoopbackHost(settings.host) ? await managerPid(client) : undefined;
+    const pid = isWildcardHost(settings.host) || isLoopbackHost(settings.host) ? await managerPid(client) : undefined;
     client.send('stop');
     const waitMs = (settings.timeouts.stopTimeoutMs ?? 15_000) + STOP_SLACK_MS;
     const deadline = Date.now() + waitMs;

@@ -12,16 +12,16 @@ import { WebSocketServer } from 'ws';
 import { runDesktopApp, type DesktopApp } from '../../src-main/app/desktop-app.js';
 import { APP_ENTRY_URL, createAppProtocolHandler } from '../../src-main/app/app-protocol.js';
 import { UntrustedSenderError } from '../../src-main/app/ipc.js';
-import { ManagerClient } from '../../src-main/core/client.js';
-import { isPidAlive } from '../../src-main/core/liveness.js';
-import { APP_ORIGIN, type ServiceOptions } from '../../src-main/core/service.js';
-import { rawText } from '../../src-main/core/ws-text.js';
+import { ManagerClient } from '../../src-main/core/hub/client.js';
+import { isPidAlive } from '../../src-main/core/supervisor/liveness.js';
+import { APP_ORIGIN, type ServiceOptions } from '../../src-main/core/service/service.js';
+import { rawText } from '../../src-main/core/hub/ws-text.js';
 import { electronFakes, preventable, type Fakes } from '../helpers/electron-fakes.js';
 import { createWorker, killWorkers, makeTempDir, startTestManager, testEnv, waitFor, type TestManager } from '../helpers/manager.js';
 import { randomPortRange } from '../helpers/standin.js';
 import { canMakeNamespace, makePeerNamespace } from '../helpers/netns.js';
-import { TOKEN_FILE } from '../../src-main/core/remote-auth.js';
-import { NEEDS_TOKEN_PY } from '../../src-main/core/port-occupant.js';
+import { TOKEN_FILE } from '../../src-main/core/hub/remote-auth.js';
+import { NEEDS_TOKEN_PY } from '../../src-main/core/service/port-occupant.js';
 
 const FAST = { timing: { stopMs: 3000, killGraceMs: 500, connectMs: 10_000, startMs: 15_000 } };
 

@@ -2,7 +2,7 @@
 import type { MenuItemConstructorOptions } from 'electron';
 import { describe, expect, it } from 'vitest';
 import { trayIcon, trayMenu, type ManagerPhase, type TrayActions, type TrayState } from '../../src-main/app/tray-menu.js';
-import type { WorkerRuntime } from '../../src-main/core/protocol.js';
+import type { WorkerRuntime } from '../../src-shared/protocol.js';
 import { menuItem } from '../helpers/electron-fakes.js';
 import { runtime } from '../renderer/fixtures.js';
 

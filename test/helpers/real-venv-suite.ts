@@ -8,9 +8,9 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ManagerClient } from '../../src-main/core/client.js';
-import { isPidAlive } from '../../src-main/core/liveness.js';
-import type { WorkerConfig } from '../../src-main/core/protocol.js';
+import type { ManagerClient } from '../../src-main/core/hub/client.js';
+import { isPidAlive } from '../../src-main/core/supervisor/liveness.js';
+import type { WorkerConfig } from '../../src-shared/protocol.js';
 import { activateWorker, deactivateWorker, makeTempDir, messageOf, startTestManager, type TestManager } from './manager.js';
 import { installedVersions } from './python-env.js';
 import { realFuncnodes, type RealFuncnodes } from './real-funcnodes.js';

@@ -3,8 +3,8 @@
  * original's steps, spec §4.2). Pure: which command runs where; envs.ts runs them.
  */
 import path from 'node:path';
-import type { WorkerConfig } from '../protocol.js';
-import { pythonInVenv } from '../python.js';
+import type { WorkerConfig } from '../../../src-shared/protocol.js';
+import { pythonInVenv } from './python.js';
 import type { Command } from './installer.js';
 
 /**

@@ -7,10 +7,10 @@
 import { existsSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../log.js';
-import { ReportedError, type Report } from '../manager.js';
-import { progress, progressStep, type WorkerConfig } from '../protocol.js';
-import { pythonInVenv } from '../python.js';
+import type { Logger } from '../logs/log.js';
+import { ReportedError, type Report } from '../operation-errors.js';
+import { progress, progressStep, type WorkerConfig } from '../../../src-shared/protocol.js';
+import { pythonInVenv } from './python.js';
 import {
   addFuncnodesCommands,
   freezeCommand,
@@ -26,7 +26,7 @@ import { inspectPython } from './discovery.js';
 import { describe, runCommand, throttleLines, type Command } from './installer.js';
 import { listSnapshots, saveSnapshot, type Snapshot } from './snapshots.js';
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 export interface PythonEnvsOptions extends Tools {
   env: Env;

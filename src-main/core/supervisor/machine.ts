@@ -7,9 +7,9 @@
  * the executor, never thrown.
  */
 
-import type { AutostartPolicy, RestartPolicy } from '../protocol.js';
+import type { AutostartPolicy, RestartPolicy } from '../../../src-shared/protocol.js';
 
-export { RESTART_POLICIES, type RestartPolicy } from '../protocol.js';
+export { RESTART_POLICIES, type RestartPolicy } from '../../../src-shared/protocol.js';
 
 export interface WorkerOptions {
   restart: RestartPolicy;

@@ -4,8 +4,8 @@
  * `autostart` key (FuncNodes >= 1.7), so a policy set with `funcnodes worker new --autostart` or by its Python
  * manager means the same here, and ours means the same there.
  */
-import { normalizeAutostart, type WorkerConfig } from '../protocol.js';
-import { writeJsonAtomic, type Registry } from '../registry.js';
+import { normalizeAutostart, type WorkerConfig } from '../../../src-shared/protocol.js';
+import { writeJsonAtomic, type Registry } from '../registry/registry.js';
 import { DEFAULT_OPTIONS, RESTART_POLICIES, type RestartPolicy, type WorkerOptions } from './machine.js';
 
 export const OPTIONS_KEY = 'workermanager';

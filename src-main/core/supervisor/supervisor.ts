@@ -7,8 +7,8 @@
 import { EventEmitter } from 'node:events';
 import { readFile, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isPidAlive, probeWorker } from '../liveness.js';
-import type { Logger } from '../log.js';
+import { isPidAlive, probeWorker } from './liveness.js';
+import type { Logger } from '../logs/log.js';
 import {
   encodeMessage,
   RUNTIME_TAIL_LINES,
@@ -18,9 +18,9 @@ import {
   type WorkerState,
   type WorkerStatesMessage,
   type WorkerStatusMessage,
-} from '../protocol.js';
-import { workerPython } from '../python.js';
-import { parsePidFile, type Registry } from '../registry.js';
+} from '../../../src-shared/protocol.js';
+import { workerPython } from '../python-env/python.js';
+import { parsePidFile, type Registry } from '../registry/registry.js';
 import {
   DEFAULT_TIMING,
   initialState,

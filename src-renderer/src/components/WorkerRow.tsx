@@ -13,10 +13,10 @@ import {
   type WorkerConfig,
   type WorkerIdRequestType,
   type WorkerRuntime,
-} from '../../../src-main/core/protocol.js';
+} from '../../../src-shared/protocol.js';
 import { useNow } from '../clock.js';
 import { useActions } from '../hub-context.js';
-import { formatDuration } from '../../../src-main/core/duration.js';
+import { formatDuration } from '../../../src-shared/duration.js';
 import { displayName, envLabel, hostPort, workerAddress, workerPid, workerState } from '../worker-view.js';
 
 export interface RowProps {

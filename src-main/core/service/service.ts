@@ -5,20 +5,20 @@ import { watch, type FSWatcher } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import pkg from '../../package.json' with { type: 'json' };
-import { loadSettings, type ManagerSettings } from './config.js';
-import { Connection, Hub, type HubOptions } from './hub.js';
-import { remoteAccess, type AuthOptions } from './remote-auth.js';
-import { createLogger, type Logger } from './log.js';
+import pkg from '../../../package.json' with { type: 'json' };
+import { loadSettings, type ManagerSettings } from '../registry/config.js';
+import { Connection, Hub, type HubOptions } from '../hub/hub.js';
+import { remoteAccess, type AuthOptions } from '../hub/remote-auth.js';
+import { createLogger, type Logger } from '../logs/log.js';
 import { WorkerManager, type Requester } from './manager.js';
-import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest } from './protocol.js';
-import { findUv } from './python-env/discovery.js';
-import { PythonEnvs } from './python-env/envs.js';
-import { managerPython, resolveEnvPath } from './python.js';
-import { Registry } from './registry.js';
-import { Supervisor, type SupervisorOptions } from './supervisor/supervisor.js';
-import type { Timing } from './supervisor/machine.js';
-import { createUiHandler } from './ui-server.js';
+import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest } from '../../../src-shared/protocol.js';
+import { findUv } from '../python-env/discovery.js';
+import { PythonEnvs } from '../python-env/envs.js';
+import { managerPython, resolveEnvPath } from '../python-env/python.js';
+import { Registry } from '../registry/registry.js';
+import { Supervisor, type SupervisorOptions } from '../supervisor/supervisor.js';
+import type { Timing } from '../supervisor/machine.js';
+import { createUiHandler } from '../hub/ui-server.js';
 
 export const KILL_FILE = 'kill_worker_manager';
 /**
@@ -27,7 +27,7 @@ export const KILL_FILE = 'kill_worker_manager';
  */
 export const APP_ORIGIN = 'fnwm://app';
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 export interface ServiceOptions {
   dir?: string;

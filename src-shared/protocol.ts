@@ -5,6 +5,8 @@
  * only by getting an `error` reply where the original stayed silent (spec §3.7 recommendation).
  */
 
+import { wsUrl } from './address.js';
+
 /** Ids that may reach a file path: the original's uuid formats, and nothing that can leave a directory. */
 export const WORKER_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -37,18 +39,10 @@ export interface WorkerConfig {
   [key: string]: unknown;
 }
 
-/** Wildcard bind hosts cannot be dialled by browsers or probes; loopback reaches them (spec §9). */
-export function reachableHost(host: string | undefined): string {
-  if (host === undefined || host === '' || host === '0.0.0.0' || host === '::' || host === '[::]') return '127.0.0.1';
-  return host;
-}
-
 /** The address clients dial for a worker: its bound host made reachable, IPv6 literals bracketed. */
 export function workerUrl(config: Pick<WorkerConfig, 'host' | 'port' | 'ssl'>): string | undefined {
   if (typeof config.port !== 'number') return undefined;
-  const host = reachableHost(config.host);
-  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `${config.ssl === true ? 'wss' : 'ws'}://${hostPart}:${config.port}`;
+  return wsUrl(config.host, config.port, config.ssl === true);
 }
 
 // ---------------------------------------------------------------- manager → client
