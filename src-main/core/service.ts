@@ -16,11 +16,13 @@ import { WorkerManager, type Requester } from './manager.js';
 import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest } from './protocol.js';
 import { findUv } from './python-env/discovery.js';
 import { PythonEnvs } from './python-env/envs.js';
-import { managerPython, resolveEnvPath } from './python.js';
+import { managerPython, resolveEnvPath, workerPython } from './python.js';
 import { followLiveWorkerLogs } from './live-worker-logs.js';
 import { Registry } from './registry.js';
 import { StatusTracker, type StatusOptions } from './status.js';
 import { createUiHandler } from './ui-server.js';
+import { EditorBundles } from './editor-bundle.js';
+import { createEditorHandler } from './editor-route.js';
 import { WorkerStates } from './worker-states.js';
 
 export const KILL_FILE = 'kill_worker_manager';
@@ -77,6 +79,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   const python = managerPython(env, settings.python);
   const registry = new Registry(settings.workersDir, log);
   const status = new StatusTracker(registry, log, options.status);
+  const editorBundles = new EditorBundles();
   const envs = new PythonEnvs({ python, uv: findUv(env, settings.uv), env, log });
   // The lifecycle feeds the states; the states read the lifecycle's log tails.
   const states: WorkerStates = new WorkerStates(status, (uuid, lines) => lifecycle.tail(uuid, lines));
@@ -90,10 +93,12 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     configDir: settings.configDir,
     python,
     env,
-    prepareStart: async (config, report, signal) =>
-      typeof config.env_path === 'string' && config.env_path !== ''
-        ? envs.prepareStart(config, registry.dataDir(config), resolveEnvPath(config.env_path, settings.workersDir), report, signal)
-        : {},
+    prepareStart: async (config, report, signal) => {
+      if (typeof config.env_path !== 'string' || config.env_path === '') return {};
+      // An update may add or remove the editor bundle in that venv.
+      editorBundles.forget();
+      return envs.prepareStart(config, registry.dataDir(config), resolveEnvPath(config.env_path, settings.workersDir), report, signal);
+    },
   });
   const watches = new Map<Connection, ConnectionWatches>();
 
@@ -110,7 +115,19 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     authorize: access.authorize,
     onText: (connection, text) => void dispatch(connection, text),
     onClose: (connection) => unwatchAll(connection),
-    onHttp: options.onHttp ?? createUiHandler(),
+    // The editor's routes stay in front of any dashboard handler (tests pass their own).
+    onHttp: createEditorHandler(
+        {
+          bundles: editorBundles,
+          workerConfig: async (uuid) => {
+            const read = await registry.read(uuid);
+            return read.ok ? read.config : undefined;
+          },
+          pythonsFor: (config) => [workerPython(config, settings.workersDir, python), python],
+          hubUrl: (): string => hub.url,
+        },
+        options.onHttp ?? createUiHandler(),
+      ),
   });
   const manager = new WorkerManager({
     registry,
