@@ -21,6 +21,7 @@ import {
   type WorkerStatusMessage,
 } from '../core/protocol.js';
 import { startManagerService } from '../core/service.js';
+import { editorPath } from '../core/editor-route.js';
 import { AutostartError, ensureManager } from './autostart.js';
 import { doctor } from './doctor.js';
 import { ENV_TOOLS, runInWorkerEnv, splitToolArgs, type EnvTool } from './worker-env.js';
@@ -39,6 +40,8 @@ Commands:
   worker new --name N [--not-in-venv] [--reference U] [--copy-lib] [--copy-ns]
   worker (--name N | --uuid U) start|stop|restart|delete
   worker (--name N | --uuid U) status [--json]          state, pid, uptime, last exit, last output lines
+  worker (--name N | --uuid U) open [--print]           start it unless running, open the FuncNodes editor for it
+                                                        in the browser (--print: only print the URL)
   worker (--name N | --uuid U) logs [--follow]          its last ${LOG_TAIL_LINES} output lines; --follow keeps printing
   worker (--name N | --uuid U) modules|py|pip <args…>   run funcnodes modules, python or pip in the worker's env
   worker (--name N | --uuid U) env history|rollback     its env snapshots (taken before each update on start);
@@ -87,6 +90,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       token: { type: 'string' },
       follow: { type: 'boolean', short: 'f' },
       json: { type: 'boolean' },
+      print: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -120,7 +124,7 @@ async function runClientCommand(
   settings: ManagerSettings,
   io: CliIo,
   positionals: string[],
-  values: { name?: string; uuid?: string; full?: boolean; 'not-in-venv'?: boolean; reference?: string; 'copy-lib'?: boolean; 'copy-ns'?: boolean; follow?: boolean; json?: boolean },
+  values: { name?: string; uuid?: string; full?: boolean; 'not-in-venv'?: boolean; reference?: string; 'copy-lib'?: boolean; 'copy-ns'?: boolean; follow?: boolean; json?: boolean; print?: boolean },
   toolArgs: string[] | undefined,
 ): Promise<number> {
   const [command, sub, action, ...rest] = positionals;
@@ -149,6 +153,7 @@ async function runClientCommand(
   const by = { uuid: values.uuid, name: values.name };
   if (sub === 'status' && action === undefined) return workerStatus(settings, io, by, values.json === true);
   if (sub === 'logs' && action === undefined) return workerLogs(settings, io, by, values.follow === true);
+  if (sub === 'open' && action === undefined) return openEditor(settings, io, by, values.print === true);
   if (toolArgs !== undefined && (ENV_TOOLS as readonly string[]).includes(sub ?? '')) return runInWorkerEnv(settings, io, by, sub as EnvTool, toolArgs);
   if (sub === 'env' && action === 'history') return envHistory(settings, io, by);
   if (sub === 'env' && action === 'rollback') return envRollback(settings, io, by);
@@ -277,22 +282,44 @@ export function pickWorker(workers: WorkerConfig[], by: { uuid?: string; name?: 
 type WorkerOp = 'set_active' | 'stop_worker' | 'restart_worker' | 'delete_worker';
 
 async function workerOperation(settings: ManagerSettings, io: CliIo, type: WorkerOp, by: { uuid?: string; name?: string }): Promise<number> {
-  const line = await withClient(settings, io, async (client) => {
-    const worker = findWorker(await fetchStatus(client), by);
-    client.send({ type, workerid: worker.uuid });
-    return client.until(
-      follow(io, (f) => {
-        if (f.kind !== 'message') return undefined;
-        const m = f.message;
-        if (m.type === 'set_worker') return `Worker ${worker.uuid} is running at ${workerUrl(m.data) ?? 'an unknown address'}`;
-        if (m.type === 'worker_deleted') return `Worker ${worker.uuid} deleted`;
-        if (type === 'stop_worker' && m.type === 'progress' && m.message === '') return `Worker ${worker.uuid} stopped`;
-        return undefined;
-      }),
-      OPERATION_TIMEOUT_MS,
-    );
-  });
+  const line = await withClient(settings, io, async (client) => operate(client, io, type, findWorker(await fetchStatus(client), by)));
   io.out(line);
+  return 0;
+}
+
+/** Sends one worker operation and waits for its end (errors end it as a CliError); returns what to print. */
+function operate(client: ManagerClient, io: CliIo, type: WorkerOp, worker: WorkerConfig): Promise<string> {
+  client.send({ type, workerid: worker.uuid });
+  return client.until(
+    follow(io, (f) => {
+      if (f.kind !== 'message') return undefined;
+      const m = f.message;
+      if (m.type === 'set_worker') return `Worker ${worker.uuid} is running at ${workerUrl(m.data) ?? 'an unknown address'}`;
+      if (m.type === 'worker_deleted') return `Worker ${worker.uuid} deleted`;
+      if (type === 'stop_worker' && m.type === 'progress' && m.message === '') return `Worker ${worker.uuid} stopped`;
+      return undefined;
+    }),
+    OPERATION_TIMEOUT_MS,
+  );
+}
+
+/**
+ * `worker … open`: starts the worker unless it runs (set_active answers at once for a running one), checks
+ * that the manager can serve the editor for it (the page's own 503 text names the Pythons asked and the
+ * install command), prints the URL and opens it in the system browser unless `--print`.
+ */
+async function openEditor(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }, printOnly: boolean): Promise<number> {
+  const url = await withClient(settings, io, async (client) => {
+    const worker = findWorker(await fetchStatus(client), by);
+    io.err(await operate(client, io, 'set_active', worker));
+    return `${managerUrl(settings).replace(/^ws/, 'http')}${editorPath(worker.uuid)}`;
+  });
+  const res = await fetch(url);
+  // One line: the CLI prints errors as one `fnwm:` line.
+  if (!res.ok) throw new CliError(`The editor at ${url} answered ${res.status}: ${(await res.text()).trim().replace(/\s*\n\s*/g, ' ')}`);
+  io.out(url);
+  // Loaded on use: it costs the other commands nothing. `open` knows each desktop's opener (xdg-open, WSL, macOS, Windows).
+  if (!printOnly) await (await import('open')).default(url);
   return 0;
 }
 
