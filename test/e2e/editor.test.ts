@@ -57,6 +57,8 @@ describe('Open editor', () => {
     cleanups.push(() => context.close());
     const problems: string[] = [];
     context.on('weberror', (e) => problems.push(e.error().message));
+    const loaded: string[] = [];
+    context.on('response', (r) => loaded.push(`${r.status()} ${new URL(r.url()).pathname}`));
     const page = await context.newPage();
     const httpBase = m.url.replace(/^ws:/, 'http:');
     await page.goto(`${httpBase}/`);
@@ -76,8 +78,10 @@ describe('Open editor', () => {
     await expect.poll(async () => `${await editor.locator('#root').textContent()}\n${await editor.locator('#root').getAttribute('data-log')}`, { timeout: 20_000 }).toMatch(new RegExp(`^connected to worker ${uuid} at ws://(127\\.0\\.0\\.1|localhost):\\d+\n`));
     const log = await editor.locator('#root').getAttribute('data-log');
     expect(log).toContain(`manager ws://${new URL(httpBase).host}; worker endpoint ws://`);
-    // The stylesheet came from the rewritten /static/ path.
-    expect(await editor.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe('rgb(244, 246, 251)');
+    // The assets and endpoints came from the rewritten paths under the worker's prefix.
+    for (const file of ['static/funcnodes_react_flow.es.js', 'static/funcnodes_react_flow.css', 'worker_manager', 'worker']) {
+      expect(loaded).toContain(`200 /editor/${uuid}/${file}`);
+    }
     expect(violations).toEqual([]);
     expect(problems).toEqual([]);
     await shot(editor, 'editor-page');
