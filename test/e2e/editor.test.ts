@@ -16,7 +16,7 @@ import { createWorker, makeTempDir, startTestManager, type TestManager } from '.
 import { standinPython } from '../helpers/standin.js';
 
 const SCREENSHOTS = path.resolve(import.meta.dirname, '..', '..', 'docs', 'screenshots');
-const FAST = { stopTimeoutMs: 3000, killGraceMs: 500, connectTimeoutMs: 10_000, startTimeoutMs: 15_000 };
+const FAST = { stopMs: 3000, killGraceMs: 500, connectMs: 10_000, startMs: 15_000 };
 
 let browser: Browser;
 let root: string;
@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 async function manager(python: string): Promise<TestManager> {
-  const m = await startTestManager({ lifecycle: FAST, onHttp: createUiHandler({ dir: RENDERER_DIR }), env: { FUNCNODES_PYTHON: python } });
+  const m = await startTestManager({ timing: FAST, onHttp: createUiHandler({ dir: RENDERER_DIR }), env: { FUNCNODES_PYTHON: python } });
   cleanups.push(() => m.close());
   return m;
 }
