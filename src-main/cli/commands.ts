@@ -23,7 +23,7 @@ import {
   type WorkerStatusMessage,
 } from '../core/protocol.js';
 import { startManagerService } from '../core/service.js';
-import { editorPath } from '../core/editor-route.js';
+import { editorUrl } from '../core/editor-path.js';
 import { AutostartError, ensureManager } from './autostart.js';
 import { doctor } from './doctor.js';
 import { ENV_TOOLS, runInWorkerEnv, splitToolArgs, type EnvTool } from './worker-env.js';
@@ -317,7 +317,7 @@ async function openEditor(settings: ManagerSettings, io: CliIo, by: { uuid?: str
   const url = await withClient(settings, io, async (client) => {
     const worker = findWorker(await fetchStatus(client), by);
     io.err(await operate(client, io, 'set_active', worker));
-    return `${managerUrl(settings).replace(/^ws/, 'http')}${editorPath(worker.uuid)}`;
+    return editorUrl(managerUrl(settings), worker.uuid);
   });
   const res = await fetch(url);
   // One line: the CLI prints errors as one `fnwm:` line.

@@ -10,15 +10,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { EditorBundles } from './editor-bundle.js';
 import { installCommand } from './editor-bundle.js';
+import { EDITOR_PREFIX, editorPath } from './editor-path.js';
 import { isValidWorkerId, reachableHost, type WorkerConfig } from './protocol.js';
 import { CONTENT_TYPES, resolveFile, SAFE_HOST, type HttpHandler } from './ui-server.js';
-
-export const EDITOR_PREFIX = '/editor/';
-
-/** The editor's path for a worker (uuid already valid). */
-export function editorPath(uuid: string): string {
-  return `${EDITOR_PREFIX}${uuid}/`;
-}
 
 export interface EditorRouteOptions {
   bundles: EditorBundles;

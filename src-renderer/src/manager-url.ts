@@ -15,7 +15,3 @@ export function resolveManagerUrl(bridgeUrl: string | undefined, location: PageL
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
 }
 
-/** The FuncNodes editor for a worker, served by the same manager (`/editor/<uuid>/`, editor-route.ts). */
-export function editorUrl(managerUrl: string, uuid: string): string {
-  return new URL(`/editor/${encodeURIComponent(uuid)}/`, managerUrl.replace(/^ws/, 'http')).href;
-}

@@ -14,7 +14,7 @@ import {
 } from '../../../src-main/core/protocol.js';
 import { useNow } from '../clock.js';
 import { useActions, useHub } from '../hub-context.js';
-import { editorUrl } from '../manager-url.js';
+import { editorUrl } from '../../../src-main/core/editor-path.js';
 import { formatDuration } from '../../../src-main/core/duration.js';
 import { displayName, envLabel, hostPort, workerAddress, workerPid, workerState } from '../worker-view.js';
 
