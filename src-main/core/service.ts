@@ -108,17 +108,17 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     onClose: (connection) => unwatchAll(connection),
     // The editor's routes stay in front of any dashboard handler (tests pass their own).
     onHttp: createEditorHandler(
-        {
-          bundles: editorBundles,
-          workerConfig: async (uuid) => {
-            const read = await registry.read(uuid);
-            return read.ok ? read.config : undefined;
-          },
-          pythonsFor: (config) => [workerPython(config, settings.workersDir, python), python],
-          hubUrl: (): string => hub.url,
+      {
+        bundles: editorBundles,
+        workerConfig: async (uuid) => {
+          const read = await registry.read(uuid);
+          return read.ok ? read.config : undefined;
         },
-        options.onHttp ?? createUiHandler(),
-      ),
+        pythonsFor: (config) => [workerPython(config, settings.workersDir, python), python],
+        hubUrl: (): string => hub.url,
+      },
+      options.onHttp ?? createUiHandler(),
+    ),
   });
   const manager = new WorkerManager({
     registry,
