@@ -15,6 +15,14 @@ export function dialableHost(host: string | undefined): string {
   return host!.replace(/^\[(.*)\]$/, '$1');
 }
 
+/**
+ * The host a FuncNodes page is told for a worker (`set_worker`, the editor's `/worker`): a wildcard is
+ * 127.0.0.1 (an IPv6 wildcard bind takes IPv4 too), since the web UI puts it into a URL without brackets.
+ */
+export function pageHost(host: string | undefined): string {
+  return isWildcardHost(host) ? '127.0.0.1' : host!;
+}
+
 /** `ws[s]://host:port` for a bind host and port; an IPv6 literal is bracketed exactly once. */
 export function wsUrl(host: string | undefined, port: number, ssl = false): string {
   const dial = dialableHost(host);

@@ -37,6 +37,8 @@ export interface TrayActions {
   takeOver: () => void;
   worker: (uuid: string, action: WorkerAction) => void;
   showLogs: (uuid: string) => void;
+  /** Starts the worker unless it runs, and opens the FuncNodes editor for it in the system browser. */
+  openEditor: (uuid: string) => void;
   newWorker: () => void;
   openWindow: () => void;
   setStartAtLogin: (enabled: boolean) => void;
@@ -103,6 +105,7 @@ function workerItems(state: TrayState, actions: TrayActions): MenuItemConstructo
         { label: 'Start', enabled: !running, click: () => actions.worker(worker.uuid, 'start') },
         { label: 'Stop', enabled: running && !busy, click: () => actions.worker(worker.uuid, 'stop') },
         { label: 'Restart', enabled: !busy, click: () => actions.worker(worker.uuid, 'restart') },
+        { label: 'Open editor', enabled: !busy, click: () => actions.openEditor(worker.uuid) },
         { label: 'Show logs', click: () => actions.showLogs(worker.uuid) },
       ],
     };

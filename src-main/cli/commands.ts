@@ -26,6 +26,7 @@ import {
   type WorkerStatusMessage,
 } from '../../src-shared/protocol.js';
 import { startManagerService } from '../core/service/service.js';
+import { editorUrl } from '../../src-shared/editor-path.js';
 import { AutostartError, ensureManager } from './autostart.js';
 import { allWorkers, CliError, findWorker, type CliIo } from './io.js';
 import { doctor } from './doctor.js';
@@ -45,6 +46,8 @@ Commands:
   worker new --name N [--not-in-venv] [--reference U] [--copy-lib] [--copy-ns]
   worker (--name N | --uuid U) start|stop|restart|delete
   worker (--name N | --uuid U) status [--json]          state, pid, uptime, last exit, last output lines
+  worker (--name N | --uuid U) open [--print]           start it unless running, open the FuncNodes editor for it
+                                                        in the browser (--print: only print the URL)
   worker (--name N | --uuid U) set [restart=never|on-failure|always] [autostart=never|always|unless-stopped]
                                                         restart policy after a crash; start with the manager
   worker (--name N | --uuid U) logs [--follow]          its last ${LOG_TAIL_LINES} output lines; --follow keeps printing
@@ -85,6 +88,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       token: { type: 'string' },
       follow: { type: 'boolean', short: 'f' },
       json: { type: 'boolean' },
+      print: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -118,7 +122,7 @@ async function runClientCommand(
   settings: ManagerSettings,
   io: CliIo,
   positionals: string[],
-  values: { name?: string; uuid?: string; full?: boolean; 'not-in-venv'?: boolean; reference?: string; 'copy-lib'?: boolean; 'copy-ns'?: boolean; follow?: boolean; json?: boolean },
+  values: { name?: string; uuid?: string; full?: boolean; 'not-in-venv'?: boolean; reference?: string; 'copy-lib'?: boolean; 'copy-ns'?: boolean; follow?: boolean; json?: boolean; print?: boolean },
   toolArgs: string[] | undefined,
 ): Promise<number> {
   const [command, sub, action, ...rest] = positionals;
@@ -148,6 +152,7 @@ async function runClientCommand(
   const by = { uuid: values.uuid, name: values.name };
   if (sub === 'status' && action === undefined) return workerStatus(settings, io, by, values.json === true);
   if (sub === 'logs' && action === undefined) return workerLogs(settings, io, by, values.follow === true);
+  if (sub === 'open' && action === undefined) return openEditor(settings, io, by, values.print === true);
   if (toolArgs !== undefined && (ENV_TOOLS as readonly string[]).includes(sub ?? '')) return runInWorkerEnv(settings, io, by, sub as EnvTool, toolArgs);
   if (sub === 'env' && action === 'history') return envHistory(settings, io, by);
   if (sub === 'env' && action === 'rollback') return envRollback(settings, io, by);
@@ -253,22 +258,44 @@ async function newWorker(settings: ManagerSettings, io: CliIo, kwargs: Record<st
 type WorkerOp = 'set_active' | 'stop_worker' | 'restart_worker' | 'delete_worker';
 
 async function workerOperation(settings: ManagerSettings, io: CliIo, type: WorkerOp, by: { uuid?: string; name?: string }): Promise<number> {
-  const line = await withClient(settings, io, async (client) => {
-    const worker = findWorker(await fetchStatus(client), by);
-    client.send({ type, workerid: worker.uuid });
-    return client.until(
-      follow(io, (f) => {
-        if (f.kind !== 'message') return undefined;
-        const m = f.message;
-        if (m.type === 'set_worker') return `Worker ${worker.uuid} is running at ${workerUrl(m.data) ?? 'an unknown address'}`;
-        if (m.type === 'worker_deleted') return `Worker ${worker.uuid} deleted`;
-        if (type === 'stop_worker' && m.type === 'progress' && m.message === '') return `Worker ${worker.uuid} stopped`;
-        return undefined;
-      }),
-      OPERATION_TIMEOUT_MS,
-    );
-  });
+  const line = await withClient(settings, io, async (client) => operate(client, io, type, findWorker(await fetchStatus(client), by)));
   io.out(line);
+  return 0;
+}
+
+/** Sends one worker operation and waits for its end (errors end it as a CliError); returns what to print. */
+function operate(client: ManagerClient, io: CliIo, type: WorkerOp, worker: WorkerConfig): Promise<string> {
+  client.send({ type, workerid: worker.uuid });
+  return client.until(
+    follow(io, (f) => {
+      if (f.kind !== 'message') return undefined;
+      const m = f.message;
+      if (m.type === 'set_worker') return `Worker ${worker.uuid} is running at ${workerUrl(m.data) ?? 'an unknown address'}`;
+      if (m.type === 'worker_deleted') return `Worker ${worker.uuid} deleted`;
+      if (type === 'stop_worker' && m.type === 'progress' && m.message === '') return `Worker ${worker.uuid} stopped`;
+      return undefined;
+    }),
+    OPERATION_TIMEOUT_MS,
+  );
+}
+
+/**
+ * `worker … open`: starts the worker unless it runs (set_active answers at once for a running one), checks
+ * that the manager can serve the editor for it (the page's own 503 text names the Pythons asked and the
+ * install command), prints the URL and opens it in the system browser unless `--print`.
+ */
+async function openEditor(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }, printOnly: boolean): Promise<number> {
+  const url = await withClient(settings, io, async (client) => {
+    const worker = findWorker(await fetchStatus(client), by);
+    io.err(await operate(client, io, 'set_active', worker));
+    return editorUrl(managerUrl(settings), worker.uuid);
+  });
+  const res = await fetch(url);
+  // One line: the CLI prints errors as one `fnwm:` line.
+  if (!res.ok) throw new CliError(`The editor at ${url} answered ${res.status}: ${(await res.text()).trim().replace(/\s*\n\s*/g, ' ')}`);
+  io.out(url);
+  // Loaded on use: it costs the other commands nothing. `open` knows each desktop's opener (xdg-open, WSL, macOS, Windows).
+  if (!printOnly) await (await import('open')).default(url);
   return 0;
 }
 

@@ -370,6 +370,18 @@ describe('workers from the tray and quitting', () => {
     return { ...running, uuid, pid };
   }
 
+  it('Open editor on a stopped worker starts it and opens its editor page in the system browser', async () => {
+    const { app, fakes } = await launch();
+    const service = app.service()!;
+    const client = await ManagerClient.connect(service.url);
+    const uuid = await createWorker(client, service.settings.workersDir, 'graph');
+    client.close();
+    await waitFor(() => fakes.tray().status.includes('0/1 workers'), 5000, 'the worker in the tray');
+    fakes.tray().click('Workers', 'graph', 'Open editor');
+    expect(fakes.opened.external).toEqual([`${service.url.replace(/^ws/, 'http')}/editor/${uuid}/`]);
+    await waitFor(() => app.state().workers.some((w) => w.uuid === uuid && w.state === 'active'), 20_000, 'the worker to run');
+  });
+
   it('starts, stops and shows the logs of a worker; the tray follows its state', async () => {
     const { fakes, app, pid } = await withActiveWorker();
     expect(fakes.tray().status).toContain('1/1 workers active');

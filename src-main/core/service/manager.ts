@@ -3,7 +3,7 @@
  * lifecycle and serialises it per worker), and emits the original's progress sequences (spec §3.6) in the original's order. Every operation that sent
  * blocking progress ends with the reset frame, failures included.
  */
-import { isWildcardHost } from '../../../src-shared/address.js';
+import { isWildcardHost, pageHost } from '../../../src-shared/address.js';
 import { OperationError, ReportedError } from '../operation-errors.js';
 import type { Logger } from '../logs/log.js';
 import {
@@ -297,7 +297,5 @@ function startProgress(progress: Progress): ProgressMessage {
 
 /** `set_worker.data` as on disk, but with a wildcard bind host a browser can dial (spec §9). */
 function browserReachable(config: WorkerConfig): WorkerConfig {
-  // Not dialableHost: the web UI puts `host` into its URL verbatim, unbracketed, so every wildcard becomes
-  // 127.0.0.1 (an IPv6 wildcard bind takes IPv4 too).
-  return isWildcardHost(config.host) ? { ...config, host: '127.0.0.1' } : config;
+  return isWildcardHost(config.host) ? { ...config, host: pageHost(config.host) } : config;
 }

@@ -15,8 +15,9 @@ import {
   type WorkerRuntime,
 } from '../../../src-shared/protocol.js';
 import { useNow } from '../clock.js';
-import { useActions } from '../hub-context.js';
+import { useActions, useHub } from '../hub-context.js';
 import { formatDuration } from '../../../src-shared/duration.js';
+import { editorUrl } from '../../../src-shared/editor-path.js';
 import { displayName, envLabel, hostPort, workerAddress, workerPid, workerState } from '../worker-view.js';
 
 export interface RowProps {
@@ -60,6 +61,15 @@ export const WorkerRow = memo(function WorkerRow(props: RowProps) {
   const pid = workerPid({ config, runtime });
   const detail = state === 'crashed' ? (runtime?.error ?? (runtime?.exit ? exitText(runtime.exit) : undefined)) : runtime?.error;
   const busy = offline || pending !== undefined;
+  const managerUrl = useHub((s) => s.connection.url);
+
+  // A stopped worker is started first; the editor page picks the worker once the manager lists it active.
+  // The window opens inside the click, or a popup blocker would stop it (the desktop app hands it to the
+  // system browser).
+  const openEditor = () => {
+    if (!running && !actions.request('set_active', uuid)) return;
+    window.open(editorUrl(managerUrl, uuid), '_blank', 'noopener');
+  };
 
   const copy = () => {
     if (address === null) return;
@@ -103,6 +113,9 @@ export const WorkerRow = memo(function WorkerRow(props: RowProps) {
         )}
         <button type="button" disabled={busy || config === undefined} onClick={() => actions.request('restart_worker', uuid)} aria-label={`Restart ${name}`}>
           Restart
+        </button>
+        <button type="button" disabled={busy || config === undefined} onClick={openEditor} aria-label={`Open editor of ${name}`}>
+          Open editor
         </button>
         <button
           type="button"
