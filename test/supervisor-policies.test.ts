@@ -130,6 +130,12 @@ describe('restart policy', () => {
     expect((await readUntil(client, 'error')).found.message).toBe(
       'Invalid set_worker_options request: "autostart" must be one of never, always, unless-stopped (or true, false), got "sometimes".',
     );
+    // Two changes sent at once (the dashboard's two selects) both land: neither write reads a stale file.
+    client.send({ type: 'set_worker_options', workerid: uuid, restart: 'always' });
+    client.send({ type: 'set_worker_options', workerid: uuid, autostart: 'always' });
+    await readUntil(client, 'worker_options');
+    await readUntil(client, 'worker_options');
+    expect(JSON.parse(await readFile(path.join(m.workersDir, `worker_${uuid}.json`), 'utf8'))).toMatchObject({ autostart: 'always', workermanager: { restart: 'always' } });
     client.send({ type: 'set_worker_options', workerid: uuid, restart: 'sometimes' });
     expect((await readUntil(client, 'error')).found.message).toBe('Invalid set_worker_options request: "restart" must be one of never, on-failure, always, got "sometimes".');
     client.send({ type: 'set_worker_options', workerid: 'nobody', restart: 'never' });

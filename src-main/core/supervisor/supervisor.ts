@@ -114,6 +114,7 @@ export interface SupervisorEvents {
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly slots = new Map<string, Slot>();
+  private readonly optionWrites = new Map<string, Promise<WorkerOptions>>();
   private readonly requests = new Map<RequestId, Request>();
   private nextId = 1;
   private readonly timing: Timing;
@@ -205,12 +206,23 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.request(uuid, 'delete', true, listener);
   }
 
-  /** Stores the options in the worker JSON (additive keys) and applies them. */
+  /**
+   * Stores the options in the worker JSON (additive keys) and applies them. One write at a time per worker:
+   * each reads the file the one before it wrote, so two quick changes (restart, then autostart) both land.
+   */
   async setOptions(uuid: string, patch: Partial<WorkerOptions>): Promise<WorkerOptions> {
-    const options = await writeWorkerOptions(this.opts.registry, uuid, patch);
-    const slot = this.slots.get(uuid);
-    if (slot) this.dispatch(slot, { type: 'options', options });
-    return options;
+    const write = (this.optionWrites.get(uuid) ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => writeWorkerOptions(this.opts.registry, uuid, patch));
+    this.optionWrites.set(uuid, write);
+    try {
+      const options = await write;
+      const slot = this.slots.get(uuid);
+      if (slot) this.dispatch(slot, { type: 'options', options });
+      return options;
+    } finally {
+      if (this.optionWrites.get(uuid) === write) this.optionWrites.delete(uuid);
+    }
   }
 
   private async request(uuid: string, kind: Request['kind'], requested = true, listener?: ProgressListener): Promise<void> {
