@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ManagerClient } from '../src-main/core/client.js';
 import type { ParsedManagerFrame, ProgressMessage, WorkerConfig } from '../src-main/core/protocol.js';
@@ -110,6 +111,35 @@ describe('a worker in its own venv (pip, offline)', () => {
     expect(versions).toMatchObject({ funcnodes: '1.0.0', 'funcnodes-core': '1.0.0', 'funcnodes-worker': '1.0.0' });
     expect(process.cwd()).toBe(initialCwd);
   }, 180_000);
+
+  it('the stand-in CLI upgrades in the worker like the real one (`python -m uv add/lock/sync`), exits 1 when that fails, and can be told not to', async () => {
+    const uvLog = path.join(m.dir, 'uv-in-worker.jsonl');
+    // exit_at=start with code 7: the CLI got past its upgrade to the worker itself.
+    const cli = (standin: object, extra: Record<string, string> = {}) =>
+      execa(venvPython(m, uuid), ['-m', 'funcnodes', '--dir', m.dir, 'worker', '--uuid', uuid, 'start'], {
+        reject: false,
+        env: { ...offlinePip(wheelhouse), FNWM_UV_LOG: uvLog, FUNCNODES_STANDIN: JSON.stringify({ exit_at: 'start', exit_code: 7, ...standin }), ...extra },
+      });
+    const calls = async () => (existsSync(uvLog) ? (await readUvCalls(uvLog)).map((c) => c.argv.join(' ')) : []);
+    const project = path.join(m.workersDir, `worker_${uuid}`);
+
+    expect((await cli({})).exitCode).toBe(7);
+    expect(await calls()).toEqual(
+      ['funcnodes', 'funcnodes-core', 'funcnodes-worker'].flatMap((pkg) => [`add ${pkg}`, `lock --upgrade-package ${pkg}`, 'sync']),
+    );
+    expect((await readUvCalls(uvLog)).every((c) => c.cwd === project)).toBe(true);
+    await rm(uvLog);
+
+    const failed = await cli({}, { FNWM_UV_FAIL: 'add' });
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stderr).toMatch(/Failed to call \S+ -m uv add funcnodes/);
+    expect(await calls()).toEqual(['add funcnodes']);
+    await rm(uvLog);
+
+    expect((await cli({ in_worker_upgrade: false }, { FNWM_UV_FAIL: 'add' })).exitCode).toBe(7);
+    expect(await calls()).toEqual([]);
+    await rm(path.join(project, 'uv.lock'), { force: true });
+  }, 120_000);
 
   it('update_on_startup: each flag off and on, pinned and unpinned dependencies, once per start', async () => {
     await buildWheels(wheelhouse, ['1.1.0']);
