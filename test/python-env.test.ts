@@ -344,7 +344,7 @@ describe('creation failures', () => {
 });
 
 describe('with uv (a stand-in that records its arguments: uv cannot be installed here)', () => {
-  it('runs the original\'s uv steps in the data dir, two workers at once, and the update triple on start', async () => {
+  it('runs the original\'s uv steps in the data dir, two workers at once, the update triple on start, and starts with the index unreachable (one update attempt)', async () => {
     const wheelhouse = await makeTempDir('fnwm-wheels-');
     await buildWheels(wheelhouse, ['1.0.0']);
     const uvLog = path.join(wheelhouse, 'uv.log');
@@ -393,6 +393,24 @@ describe('with uv (a stand-in that records its arguments: uv cannot be installed
         'sync',
       ]);
       await stop(c1, one.uuid);
+
+      // The index unreachable (uv add fails, in the manager and in the worker alike): the manager's one
+      // update fails softly and the launcher starts the worker without the CLI's own upgrade, which would
+      // have run `uv add funcnodes` again and exited 1 (the stand-in CLI test above).
+      await m.close();
+      const offline = await startTestManager({ dir, env: offlinePip(wheelhouse, { FNWM_UV_LOG: uvLog, FNWM_UV_FAIL: 'add' }) });
+      try {
+        await rm(uvLog);
+        const c = await offline.connect();
+        const run = await start(c, one.uuid);
+        expect(run.ok, run.error).toBe(true);
+        const failed = progressOf(run.frames).filter((p) => p.status === 'error');
+        expect(failed.map((p) => p.message)).toEqual([expect.stringMatching(/^Could not update the environment, starting with the installed versions: .*uv.* add/)]);
+        expect((await readUvCalls(uvLog)).map((c) => c.argv[0])).toEqual(['pip', 'add']);
+        await stop(c, one.uuid);
+      } finally {
+        await offline.close();
+      }
     } finally {
       await m.close();
       await rm(wheelhouse, { recursive: true, force: true });

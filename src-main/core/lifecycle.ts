@@ -16,6 +16,7 @@ import { probeWorker, type ProbeResult } from './liveness.js';
 import { OperationError, ReportedError, type Report, type WorkerLifecycle } from './manager.js';
 import { settlesWithin, terminateTree, waitForPidExit } from './process-tree.js';
 import { progressStep, workerUrl, type WorkerConfig } from './protocol.js';
+import { commandText, workerCommand } from './python-env/launcher.js';
 import { workerPython } from './python.js';
 import type { Registry } from './registry.js';
 import type { StatusTracker } from './status.js';
@@ -75,11 +76,10 @@ export class ProcessLifecycle implements WorkerLifecycle {
     this.probe = opts.probe ?? ((config) => probeWorker(config));
   }
 
-  /** The command line of spec §4.4: `<python> -m funcnodes [--debug] --dir <config dir> worker --uuid <uuid> start`. */
+  /** Spec §4.4's command line, or for a venv worker the launcher that skips the CLI's second upgrade (python-env/launcher.ts). */
   command(config: WorkerConfig): { file: string; args: string[] } {
     const file = workerPython(config, this.opts.registry.workersDir, this.opts.python);
-    const args = ['-m', 'funcnodes', ...(this.opts.debug ? ['--debug'] : []), '--dir', this.opts.configDir, 'worker', '--uuid', config.uuid, 'start'];
-    return { file, args };
+    return workerCommand(file, config, { configDir: this.opts.configDir, debug: this.opts.debug === true });
   }
 
   /** Our child, or a process we found alive (adopted, or started by someone else and still booting). */
@@ -162,14 +162,14 @@ export class ProcessLifecycle implements WorkerLifecycle {
     // The file exists before its tail starts, so the tail can watch it from the first line.
     const logFile = this.logFile(config);
     mkdirSync(path.dirname(logFile), { recursive: true });
-    appendFileSync(logFile, `--- fnwm ${new Date().toISOString()}: ${file} ${args.join(' ')}\n`, { mode: 0o600 });
+    appendFileSync(logFile, `--- fnwm ${new Date().toISOString()}: ${commandText({ file, args })}\n`, { mode: 0o600 });
     const fd = this.logFor(config).openForChild();
     const proc = this.execute(execa, file, args, fd);
     const pid = proc.pid;
     if (pid === undefined) {
-      throw new OperationError(`could not run ${file}: ${proc.spawnargs.join(' ')} failed to spawn`);
+      throw new OperationError(`could not run ${file}: ${commandText({ file, args })} failed to spawn`);
     }
-    log.info(`Spawned worker ${config.uuid} (pid ${pid}): ${file} ${args.join(' ')}`);
+    log.info(`Spawned worker ${config.uuid} (pid ${pid}): ${commandText({ file, args })}`);
     states.spawned(config.uuid, pid);
     const child: Child = {
       pid,

@@ -19,6 +19,7 @@ import {
   restoreCommand,
   updateCommands,
   updatePlan,
+  updateTools,
   VENV_DIR,
   type Tools,
 } from './commands.js';
@@ -69,11 +70,12 @@ export class PythonEnvs {
     await this.assertUsable(venvDir);
     report(progressStep.updating());
     const plan = updatePlan(config);
-    const commands = updateCommands(this.opts, venvDir, plan);
+    const tools = updateTools(this.opts, venvDir);
+    const commands = updateCommands(tools, venvDir, plan);
     if (commands.length === 0) return {};
     let snapshot: Snapshot | undefined;
     try {
-      snapshot = await saveSnapshot(dataDir, await runCommand(freezeCommand(this.opts, venvDir), { env: this.installEnv(venvDir), signal }));
+      snapshot = await saveSnapshot(dataDir, await runCommand(freezeCommand(tools, venvDir), { env: this.installEnv(tools, venvDir), signal }));
     } catch (err) {
       if (signal?.aborted) throw err;
       report(progress(`Could not record the installed versions before updating: ${(err as Error).message}`, 0.2, true, 'error'));
@@ -84,7 +86,7 @@ export class PythonEnvs {
     // Whether an update command ran through: a later one may still fail, but versions may have changed.
     let changed = false;
     try {
-      await this.runAll(commands, venvDir, progressStep.updatingPackage('').progress, report, signal, () => (changed = true));
+      await this.runAll(commands, venvDir, progressStep.updatingPackage('').progress, report, signal, () => (changed = true), tools);
     } catch (err) {
       if (signal?.aborted) throw err;
       log.warn(`Updating worker ${config.uuid} failed, starting it with its installed versions: ${(err as Error).message}`);
@@ -108,7 +110,8 @@ export class PythonEnvs {
     if (!newest) throw new ReportedError(`There is no environment snapshot in ${dataDir} yet (one is taken before each update on start).`);
     const step = progress(`Restoring the environment of ${newest.id}.`, 0.5);
     report(step);
-    await this.runAll([restoreCommand(this.opts, venvDir, newest.file)], venvDir, step.progress, report);
+    const tools = updateTools(this.opts, venvDir);
+    await this.runAll([restoreCommand(tools, venvDir, newest.file)], venvDir, step.progress, report, undefined, undefined, tools);
     return newest;
   }
 
@@ -127,16 +130,24 @@ export class PythonEnvs {
   }
 
   /** uv must sync the worker's venv, whatever the user's UV_PROJECT_ENVIRONMENT says. */
-  private installEnv(venvDir: string): Env {
-    return this.opts.uv ? { ...this.opts.env, UV_PROJECT_ENVIRONMENT: path.basename(venvDir) } : this.opts.env;
+  private installEnv(tools: Tools, venvDir: string): Env {
+    return tools.uv ? { ...this.opts.env, UV_PROJECT_ENVIRONMENT: path.basename(venvDir) } : this.opts.env;
   }
 
   /**
    * Runs the commands in order; each output line becomes a progress frame at the step's `fill` (throttled).
    * `ran` is called after each command that succeeded.
    */
-  private async runAll(commands: Command[], venvDir: string, fill: number, report: Report, signal?: AbortSignal, ran?: () => void): Promise<void> {
-    const env = this.installEnv(venvDir);
+  private async runAll(
+    commands: Command[],
+    venvDir: string,
+    fill: number,
+    report: Report,
+    signal?: AbortSignal,
+    ran?: () => void,
+    tools: Tools = this.opts,
+  ): Promise<void> {
+    const env = this.installEnv(tools, venvDir);
     const lines = throttleLines((line) => report(progress(line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line, fill)));
     try {
       for (const command of commands) {
