@@ -233,7 +233,7 @@ describe('clients that misbehave', () => {
     const m = await start({ hub: { maxBufferedBytes: 1024 * 1024 } });
     await writeFile(path.join(m.workersDir, 'worker_chatty.json'), JSON.stringify({ type: 'WSWorker', uuid: 'chatty', name: 'chatty' }));
     await mkdir(path.join(m.workersDir, 'worker_chatty'));
-    await m.service.status.refresh('chatty');
+    await m.service.supervisor.refresh('chatty');
     const slow = await stalledClient(m.url, { type: 'watch_logs', workerid: 'chatty', lines: 1 });
     const chunk = `${'flood '.repeat(100)}\n`.repeat(1700); // about 1 MiB
     const closing = () => m.logs.some((l) => l.includes('Closing a connection (1013)'));
@@ -253,7 +253,7 @@ describe('clients that misbehave', () => {
 
 describe('broadcasts', () => {
   it('go only to connections that asked for worker_status, and only when the lists change', async () => {
-    const m = await start({ status: { safetyRescanMs: 200 } });
+    const m = await start({ supervisor: { observer: { safetyRescanMs: 200 } } });
     const subscriber = await m.connect();
     const idle = await m.connect();
     const prober = await m.connect();

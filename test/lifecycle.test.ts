@@ -20,10 +20,10 @@ afterEach(async () => {
   manager = undefined;
 });
 
-const FAST = { stopTimeoutMs: 3000, killGraceMs: 500, connectTimeoutMs: 10_000, startTimeoutMs: 15_000 };
+const FAST = { stopMs: 3000, killGraceMs: 500, connectMs: 10_000, startMs: 15_000 };
 
 async function start(extra: Parameters<typeof startTestManager>[0] = {}): Promise<TestManager> {
-  manager = await startTestManager({ lifecycle: FAST, ...extra });
+  manager = await startTestManager({ timing: FAST, ...extra });
   return manager;
 }
 
@@ -92,25 +92,29 @@ describe('set_active', () => {
   });
 
   it('fails at once, with the original error and a reset, when the worker process dies during start', async () => {
-    const m = await start({ lifecycle: { ...FAST, connectTimeoutMs: 60_000, startTimeoutMs: 60_000 } });
+    const m = await start({ timing: { ...FAST, connectMs: 60_000, startMs: 60_000 } });
     const client = await m.connect();
     const uuid = await createWorker(client, 'dies', { exit_at: 'start', exit_code: 4 });
     await collect(client, 50);
     client.send({ type: 'set_active', workerid: uuid });
     // Within 10 s, so not by the 60 s timeouts: by the child's exit.
     const { found } = await readUntil(client, 'error', 10_000);
-    expect(found.message).toBe(`Could not activate worker with id ${uuid}.`);
+    // The original's sentence, then why: the exit and the worker's last words.
+    expect(found.message).toBe(
+      `Could not activate worker with id ${uuid}. The worker process exited during start (code 4). Its last output: standin: exit_at=start, exiting with code 4`,
+    );
     expect(JSON.parse(await client.nextText())).toMatchObject({ type: 'progress', message: '' });
-    expect(m.logs.some((l) => l.includes('exited during start (code 4)'))).toBe(true);
   });
 
   it('gives up on a worker that never answers and stops the process it spawned', async () => {
-    const m = await start({ lifecycle: { ...FAST, startTimeoutMs: 2500 } });
+    const m = await start({ timing: { ...FAST, startMs: 2500 } });
     const client = await m.connect();
     const uuid = await createWorker(client, 'mute', { never_bind: true });
     await collect(client, 50);
     client.send({ type: 'set_active', workerid: uuid });
-    expect((await readUntil(client, 'error', 15_000)).found.message).toBe(`Could not activate worker with id ${uuid}.`);
+    const { message } = (await readUntil(client, 'error', 15_000)).found;
+    // The deadline that passed, and the last lines written before the manager ended the worker.
+    expect(message).toMatch(new RegExp(`^Could not activate worker with id ${uuid}\\. It did not answer within the start deadline \\(2\\.5 s\\)\\. Its last output: .*never_bind: not opening the WebSocket server$`));
     await waitFor(async () => (await readFile(path.join(m.workersDir, `worker_${uuid}.p`), 'utf8').catch(() => '')) === '', 5000, 'the .p to go');
   });
 });
@@ -142,8 +146,8 @@ describe('status from files and processes', () => {
     try {
       await statusWhere(client, noisy, 'active');
       await waitFor(async () => (await stat(path.join(m.workersDir, `worker_${impostor}.p`)).catch(() => undefined)) !== undefined, 5000, 'impostor .p');
-      await m.service.status.settled();
-      expect(m.service.status.find(impostor)?.active).toBe(false);
+      await m.service.supervisor.settled();
+      expect(m.service.supervisor.find(impostor)?.active).toBe(false);
       // Alive but not answering: its .p is kept (spec §11.10).
       await stat(path.join(m.workersDir, `worker_${impostor}.p`));
     } finally {
@@ -178,7 +182,7 @@ describe('stop, restart, delete', () => {
     expect((await readUntil(client, 'progress', 20_000)).found.message).toBe('Stopping worker.');
     expect(await readReset(client, 20_000)).toEqual([]);
     expect(isPidAlive(found.data.pid!)).toBe(false);
-    expect(m.logs.some((l) => l.includes('after the stop command; terminating it'))).toBe(true);
+    expect(m.logs.some((l) => l.includes(`SIGTERM to pid ${found.data.pid} (still running 3 s after the stop command)`))).toBe(true);
   });
 
   it('restart_worker restarts a running worker (new process) and starts a stopped one', async () => {
@@ -216,7 +220,7 @@ describe('stop, restart, delete', () => {
   });
 
   it('delete_worker during a start ends the start at once and removes everything', async () => {
-    const m = await start({ lifecycle: { ...FAST, connectTimeoutMs: 60_000, startTimeoutMs: 60_000 } });
+    const m = await start({ timing: { ...FAST, connectMs: 60_000, startMs: 60_000 } });
     const client = await m.connect();
     const deleter = await m.connect();
     const uuid = await createWorker(client, 'short-lived', { boot_delay: 20 });
@@ -225,7 +229,7 @@ describe('stop, restart, delete', () => {
     await client.until((f) => (f.kind === 'message' && f.message.type === 'progress' && f.message.message === 'Contacting worker.' ? true : undefined), 10_000);
     deleter.send({ type: 'delete_worker', workerid: uuid });
     await readUntil(deleter, 'worker_deleted', 10_000);
-    expect((await readUntil(client, 'error', 5000)).found.message).toBe(`Could not activate worker with id ${uuid}.`);
+    expect((await readUntil(client, 'error', 5000)).found.message).toBe(`Could not activate worker with id ${uuid}. The worker was deleted while it was starting.`);
     const left = (await readdir(m.workersDir)).filter((name) => name.includes(uuid));
     expect(left).toEqual([]);
   });

@@ -192,7 +192,7 @@ describe('a worker in its own venv (pip, offline)', () => {
     expect(await installedVersions(venvPython(m, uuid))).toMatchObject({ 'funcnodes-worker': '1.1.0' });
     expect(updateLines(m)).toHaveLength(4);
     // The worker really runs from its venv.
-    const status = m.service.status.find(uuid);
+    const status = m.service.supervisor.find(uuid);
     expect(status?.active).toBe(true);
     const pid = status?.config.pid;
     expect(pid).toBeTypeOf('number');
@@ -256,7 +256,10 @@ describe('a worker in its own venv (pip, offline)', () => {
       const run = await start(client, uuid);
       expect(run.ok).toBe(false);
       expect(progressOf(run.frames).find((p) => p.status === 'error')?.message).toMatch(/Could not update the environment.*fn-not-published/);
-      expect(run.error).toBe(`Could not activate worker with id ${uuid}.`);
+      // Why it failed (its exit and its own last words, not an earlier run's), and no rollback advice.
+      expect(run.error).toBe(
+        `Could not activate worker with id ${uuid}. The worker process exited during start (code 1). Its last output: standin: exit_at=start, exiting with code 1`,
+      );
     } finally {
       await editConfig(m.workersDir, uuid, (c) => {
         delete c.standin;

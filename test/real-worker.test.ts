@@ -22,7 +22,7 @@ let watcher: ManagerClient;
 beforeAll(async () => {
   assertCliBuilt();
   fn = await realFuncnodes();
-  m = await startTestManager({ env: await realWorkerEnv(fn), lifecycle: { stopTimeoutMs: 15_000, killGraceMs: 2000 } });
+  m = await startTestManager({ env: await realWorkerEnv(fn), timing: { stopMs: 15_000, killGraceMs: 2000 } });
   client = await m.connect();
   watcher = await m.connect();
   await watchStates(watcher);

@@ -53,7 +53,7 @@ describe('tolerant reading', () => {
     for (const [name, content] of Object.entries(files)) await writeFile(path.join(workersDir, name), content);
     // The minimal JSON of the reference's CLI tests (spec §10 C1).
     await writeFile(path.join(workersDir, 'worker_worker-123.json'), '{"uuid":"worker-123","name":"primary","type":"WSWorker","env_path":null}');
-    manager = await startTestManager({ dir, status: { safetyRescanMs: 100 } });
+    manager = await startTestManager({ dir, supervisor: { observer: { safetyRescanMs: 100 } } });
     const client = await manager.connect();
     client.send('worker_status');
     const { found } = await readUntil(client, 'worker_status');
@@ -118,13 +118,13 @@ describe('files that are not what their names say', () => {
     await mkdir(workersDir, { recursive: true });
     await writeWorker(workersDir, 'huge', { padding: 'x'.repeat(MAX_WORKER_JSON_BYTES) });
     await writeWorker(workersDir, 'small');
-    manager = await startTestManager({ dir, status: { safetyRescanMs: 100 } });
+    manager = await startTestManager({ dir, supervisor: { observer: { safetyRescanMs: 100 } } });
     const client = await manager.connect();
     client.send('worker_status');
     const { found } = await readUntil(client, 'worker_status');
     expect(found.inactive.map((w) => w.uuid)).toEqual(['small']);
-    await manager.service.status.refresh('huge');
-    await manager.service.status.refresh('huge');
+    await manager.service.supervisor.refresh('huge');
+    await manager.service.supervisor.refresh('huge');
     expect(manager.logs.filter((l) => l.includes('worker_huge.json: it is'))).toHaveLength(1);
     expect(await exists(path.join(workersDir, 'worker_huge.json'))).toBe(true);
   });
@@ -157,7 +157,7 @@ describe('files that are not what their names say', () => {
     await writeWorker(workersDir, 'garbage', { host: '127.0.0.1', port: 1 });
     await writeFile(path.join(workersDir, 'worker_garbage.p'), 'not a pid at all');
     manager = await startTestManager({ dir });
-    expect(manager.service.states.describe('garbage')).toMatchObject({ state: 'inactive', adopted: false, pid: null });
+    expect(manager.service.supervisor.describe('garbage')).toMatchObject({ state: 'inactive', adopted: false, pid: null });
     expect(manager.logs.filter((l) => l.includes('worker_garbage.p: it holds neither a pid nor a command'))).toHaveLength(1);
     const client = await manager.connect();
     client.send({ type: 'set_active', workerid: 'garbage' });
@@ -290,7 +290,7 @@ describe('confined deletion', () => {
     await writeWorker(w, 'linked');
     await symlink(outside, path.join(w, 'worker_linked'));
     await writeWorker(w, 'escape', { data_path: path.join(w, 'worker_escape', '..', '..', '..', path.basename(outside)) });
-    await manager.service.status.refresh('outside', 'self', 'neighbour', 'victim', 'linked', 'escape');
+    await manager.service.supervisor.refresh('outside', 'self', 'neighbour', 'victim', 'linked', 'escape');
     for (const uuid of ['outside', 'self', 'neighbour', 'linked', 'escape']) await deleteVia(manager, uuid);
     expect(await readFile(path.join(outside, 'canary'), 'utf8')).toBe('keep');
     expect(await exists(path.join(w, 'worker_victim', 'nodespace.json'))).toBe(true);
@@ -305,7 +305,7 @@ describe('confined deletion', () => {
     const custom = path.join(manager.workersDir, 'custom-data');
     await mkdir(custom);
     await writeWorker(manager.workersDir, 'custom', { data_path: custom });
-    await manager.service.status.refresh('custom');
+    await manager.service.supervisor.refresh('custom');
     await deleteVia(manager, 'custom');
     expect(await exists(custom)).toBe(false);
   });
@@ -317,7 +317,7 @@ describe('confined deletion', () => {
     await mkdir(path.join(w, 'worker_stuck'));
     const locked = path.join(w, 'worker_stuck', 'locked');
     await writeFile(locked, 'data');
-    await manager.service.status.refresh('stuck');
+    await manager.service.supervisor.refresh('stuck');
     // Root ignores permissions, not the immutable flag; others cannot unlink from a read-only dir.
     const asRoot = process.getuid?.() === 0;
     const lock = (on: boolean) =>
@@ -330,7 +330,7 @@ describe('confined deletion', () => {
       expect(found.message).toMatch(/^Could not delete worker stuck: cannot remove \S*worker_stuck: .+\. Its JSON is kept, so the delete can be tried again\.$/);
       await readReset(client);
       expect(await exists(path.join(w, 'worker_stuck.json'))).toBe(true);
-      expect(manager.service.status.find('stuck')).toBeDefined();
+      expect(manager.service.supervisor.find('stuck')).toBeDefined();
     } finally {
       lock(false);
     }
@@ -340,7 +340,7 @@ describe('confined deletion', () => {
   });
 
   it('deletes a worker that is on disk but not yet in the status (spec §4.8 step 1)', async () => {
-    manager = await startTestManager({ status: { debounceMs: 60_000 } });
+    manager = await startTestManager({ supervisor: { observer: { debounceMs: 60_000 } } });
     await writeWorker(manager.workersDir, 'unseen');
     await deleteVia(manager, 'unseen');
     expect(await exists(path.join(manager.workersDir, 'worker_unseen.json'))).toBe(false);

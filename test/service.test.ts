@@ -50,20 +50,17 @@ describe('stop', () => {
     manager = await startTestManager();
     const { service } = manager;
     const client = await manager.connect();
-    vi.spyOn(service.status, 'stop').mockImplementation(() => {
-      throw new Error('injected failure');
-    });
-    const dispose = vi.spyOn(service.lifecycle, 'dispose');
+    vi.spyOn(service.supervisor, 'shutdown').mockRejectedValue(new Error('injected failure'));
+    const dispose = vi.spyOn(service.supervisor, 'dispose');
     try {
       await exitWithin(service.stop('test'), 10_000, 'the stop');
     } finally {
       vi.restoreAllMocks();
-      service.status.stop();
     }
     await waitFor(() => client.closed !== undefined, 5000, 'the client to see the close');
     expect(client.closed?.code).toBe(1001);
     expect(dispose).toHaveBeenCalled();
-    expect(manager.logs.some((l) => l.includes('Stopping: could not stop the status tracker: Error: injected failure'))).toBe(true);
+    expect(manager.logs.some((l) => l.includes('Stopping: could not stop the workers and cancel creations: Error: Error: injected failure'))).toBe(true);
     expect(await canBind(service.port)).toBe(true);
   });
 });

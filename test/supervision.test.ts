@@ -7,10 +7,9 @@ import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManagerClient } from '../src-main/core/client.js';
-import { isPidAlive } from '../src-main/core/liveness.js';
+import { isPidAlive, probeWorker } from '../src-main/core/liveness.js';
 import { createLogger } from '../src-main/core/log.js';
 import type { ManagerInfoMessage, WorkerConfig, WorkerRuntime, WorkerStatesMessage } from '../src-main/core/protocol.js';
-import { settlesWithin } from '../src-main/core/process-tree.js';
 import { startManagerService } from '../src-main/core/service.js';
 import { assertCliBuilt, cliEnv, exitWithin, startForeground } from './helpers/cli.js';
 import {
@@ -19,9 +18,12 @@ import {
   killWorkers,
   makeTempDir,
   messageOf,
+  NO_RESTART,
   readReset,
   readUntil,
+  settlesWithin,
   startTestManager,
+  stateWhere,
   testEnv,
   waitFor,
   type TestManager,
@@ -34,10 +36,10 @@ afterEach(async () => {
   for (const m of managers.splice(0)) await m.close();
 });
 
-const FAST = { stopTimeoutMs: 3000, killGraceMs: 500, connectTimeoutMs: 10_000, startTimeoutMs: 15_000 };
+const FAST = { stopMs: 3000, killGraceMs: 500, connectMs: 10_000, startMs: 15_000 };
 
 async function start(extra: TestManagerOptions = {}): Promise<TestManager> {
-  const m = await startTestManager({ ...extra, lifecycle: { ...FAST, ...extra.lifecycle } });
+  const m = await startTestManager({ ...extra, timing: { ...FAST, ...extra.timing } });
   managers.push(m);
   return m;
 }
@@ -49,15 +51,6 @@ async function watchStates(client: ManagerClient): Promise<{ info: ManagerInfoMe
   const full = await readUntil(client, 'worker_states');
   expect(full.found.full).toBe(true);
   return { info: info.found, full: full.found };
-}
-
-/** Reads worker_states frames until `uuid`'s runtime satisfies `ok`. */
-function stateWhere(client: ManagerClient, uuid: string, ok: (r: WorkerRuntime) => boolean, timeoutMs = 15_000): Promise<WorkerRuntime> {
-  return client.until((f) => {
-    if (f.kind !== 'message' || f.message.type !== 'worker_states') return undefined;
-    const runtime = f.message.workers.find((w) => w.uuid === uuid);
-    return runtime && ok(runtime) ? runtime : undefined;
-  }, timeoutMs);
 }
 
 async function activate(client: ManagerClient, uuid: string): Promise<WorkerConfig> {
@@ -99,33 +92,32 @@ describe('worker_states (additive, opt-in)', () => {
 
   it('reports a crash with its exit code and last output, broadcast by the exit event, not by polling', async () => {
     // Pid polling once a minute: only the child's exit event can deliver the news in time.
-    const m = await start({ status: { pidCheckMs: 60_000 } });
+    const m = await start({ supervisor: { pidCheckMs: 60_000 } });
     const client = await m.connect();
     client.send('worker_status');
     await readUntil(client, 'worker_status');
     await watchStates(client);
-    const uuid = await createWorker(client, m.workersDir, 'fragile', { crash_after: 1.5 });
+    const uuid = await createWorker(client, m.workersDir, 'fragile', { crash_after: 1.5 }, NO_RESTART);
     const data = await activate(client, uuid);
     const crashed = await stateWhere(client, uuid, (r) => r.state === 'crashed', 10_000);
     expect(crashed.exit).toMatchObject({ code: 3, signal: null });
     expect(crashed.last_lines.join('\n')).toContain('crash_after: exiting without cleanup');
     expect(isPidAlive(data.pid!)).toBe(false);
 
-    // SIGKILL of a running child: worker_status lists it inactive, which only the exit event can do before the
-    // pid poll's first round a minute away.
-    const victim = await createWorker(client, m.workersDir, 'victim');
+    // SIGKILL of a running child: worker_status lists it inactive well before any poll could.
+    const victim = await createWorker(client, m.workersDir, 'victim', undefined, NO_RESTART);
     const again = await activate(client, victim);
-    expect(m.service.states.describe(victim)).toMatchObject({ state: 'active', exit: null });
+    expect(m.service.supervisor.describe(victim)).toMatchObject({ state: 'active', exit: null });
     process.kill(again.pid!, 'SIGKILL');
     await client.until((f) => (f.kind === 'message' && f.message.type === 'worker_status' && f.message.inactive.some((w) => w.uuid === victim) ? true : undefined), 5000);
-    expect(m.service.states.describe(victim)).toMatchObject({ state: 'crashed', exit: { signal: 'SIGKILL' } });
+    expect(m.service.supervisor.describe(victim)).toMatchObject({ state: 'crashed', exit: { signal: 'SIGKILL' } });
     // A new start forgets the crash.
     await activate(client, uuid);
-    expect(m.service.states.describe(uuid)).toMatchObject({ state: 'active', exit: null, error: null });
+    expect(m.service.supervisor.describe(uuid)).toMatchObject({ state: 'active', exit: null, error: null });
   });
 
   it('an adopted worker that dies goes straight from active to inactive', async () => {
-    const m = await start({ status: { pidCheckMs: 100 } });
+    const m = await start({ supervisor: { pidCheckMs: 100 } });
     const client = await m.connect();
     const uuid = await createWorker(client, m.workersDir, 'outside');
     await watchStates(client);
@@ -154,7 +146,7 @@ describe('adopted workers\' logs', () => {
     client.close();
     const outside = spawnStandin(standinArgs(m.dir, uuid), m.env);
     try {
-      await waitFor(() => m.service.states.describe(uuid)?.adopted === true, 15_000, 'the adoption');
+      await waitFor(() => m.service.supervisor.describe(uuid)?.adopted === true, 15_000, 'the adoption');
       const file = path.join(m.workersDir, `worker_${uuid}`, 'worker.log');
       // Its output, as a worker a previous manager started writes it (appended; 6 MiB > the 5 MiB rotation size).
       await appendFile(file, `${'adopted output line\n'.repeat(50_000)}`.repeat(7));
@@ -182,7 +174,7 @@ describe('watch requests that wait for the first scan', () => {
       dir,
       env: testEnv(randomPortRange()),
       log: createLogger('debug', () => undefined),
-      status: { probe: () => gate.then(() => 'unreachable' as const) },
+      supervisor: { probe: () => gate.then(() => 'unreachable' as const) },
     });
     try {
       const gone = await ManagerClient.connect(service.url);
@@ -193,12 +185,12 @@ describe('watch requests that wait for the first scan', () => {
       letGo();
       await service.ready;
       const deltas: unknown[] = [];
-      service.states.on('delta', (delta) => deltas.push(delta));
+      service.supervisor.on('delta', (delta) => deltas.push(delta));
       // A change that every watcher would hear about.
       const other = await ManagerClient.connect(service.url);
       await createWorker(other, workersDir, 'news');
       other.close();
-      await service.status.settled();
+      await service.supervisor.settled();
       expect(deltas).toEqual([]);
     } finally {
       await service.stop('test done');
@@ -237,7 +229,7 @@ describe('deadlines from config.json', () => {
   it('worker_manager.stop_timeout bounds the wait for a worker that ignores stop_worker', async () => {
     const dir = await makeTempDir();
     await writeFile(path.join(dir, 'config.json'), JSON.stringify({ worker_manager: { stop_timeout: 0.3 } }));
-    const m = await startTestManager({ dir, lifecycle: { killGraceMs: 500 } });
+    const m = await startTestManager({ dir, timing: { killGraceMs: 500 } });
     managers.push(m);
     try {
       const client = await m.connect();
@@ -248,7 +240,7 @@ describe('deadlines from config.json', () => {
       await readReset(client);
       // 0.3 s for the stop command, then SIGTERM (which it also ignores), 0.5 s, SIGKILL: the log names the 0.3 s.
       expect(isPidAlive(pid!), m.logs.join('\n')).toBe(false);
-      expect(m.logs.some((l) => l.includes('still running 300 ms after the stop command'))).toBe(true);
+      expect(m.logs.some((l) => l.includes('still running 0.3 s after the stop command'))).toBe(true);
     } finally {
       await killWorkers(m.workersDir);
     }
@@ -271,7 +263,7 @@ describe('concurrency', () => {
   });
 
   it('a stop during a start ends the start at once and the process it spawned', async () => {
-    const m = await start({ lifecycle: { connectTimeoutMs: 60_000, startTimeoutMs: 60_000 } });
+    const m = await start({ timing: { connectMs: 60_000, startMs: 60_000 } });
     const client = await m.connect();
     const stopper = await m.connect();
     const uuid = await createWorker(client, m.workersDir, 'mute', { never_bind: true });
@@ -279,37 +271,43 @@ describe('concurrency', () => {
     client.send({ type: 'set_active', workerid: uuid });
     const starting = await stateWhere(client, uuid, (r) => r.state === 'starting' && r.pid !== null);
     stopper.send({ type: 'stop_worker', workerid: uuid });
-    expect((await readUntil(client, 'error', 10_000)).found.message).toBe(`Could not activate worker with id ${uuid}.`);
+    expect((await readUntil(client, 'error', 10_000)).found.message).toBe(
+      `Could not activate worker with id ${uuid}. A stop was requested while it was starting.`,
+    );
     await readUntil(stopper, 'progress'); // Stopping worker.
     expect((await readUntil(stopper, 'progress')).found.message).toBe('');
     expect(isPidAlive(starting.pid!)).toBe(false);
   });
 
   it('a stop that comes while the child is being spawned still ends the start at once', async () => {
-    const m = await start({ lifecycle: { connectTimeoutMs: 60_000, startTimeoutMs: 60_000 } });
+    const m = await start({ timing: { connectMs: 60_000, startMs: 60_000 } });
     const client = await m.connect();
     const uuid = await createWorker(client, m.workersDir, 'mute', { never_bind: true });
     await watchStates(client);
-    let spawnedPid: number | undefined;
-    // The delta of the spawn is published inside spawn(), before the start waits for the worker: the
-    // cancel lands in between, as a stop_worker can.
-    m.service.states.on('delta', (delta) => {
-      const runtime = delta.workers.find((w) => w.uuid === uuid && w.state === 'starting' && w.pid !== null);
-      if (runtime === undefined || spawnedPid !== undefined) return;
-      spawnedPid = runtime.pid!;
-      m.service.lifecycle.cancelStart(uuid);
+    // The delta of entering `starting` is published before the spawn effect runs: the stop lands while
+    // the child is being spawned (no pid yet), as a stop_worker can.
+    let stopped: Promise<void> | undefined;
+    m.service.supervisor.on('delta', (delta) => {
+      const runtime = delta.workers.find((w) => w.uuid === uuid && w.phase === 'starting' && w.pid === null);
+      if (runtime === undefined || stopped !== undefined) return;
+      stopped = m.service.supervisor.stopWorker(uuid);
     });
     client.send({ type: 'set_active', workerid: uuid });
-    expect((await readUntil(client, 'error', 10_000)).found.message).toBe(`Could not activate worker with id ${uuid}.`);
-    expect(spawnedPid).toBeDefined();
-    expect(isPidAlive(spawnedPid!)).toBe(false);
+    expect((await readUntil(client, 'error', 10_000)).found.message).toBe(
+      `Could not activate worker with id ${uuid}. A stop was requested while it was starting.`,
+    );
+    await stopped;
+    const spawned = m.logs.find((l) => l.includes(`Spawned worker ${uuid}`));
+    expect(spawned).toBeDefined();
+    const spawnedPid = Number(/\(pid (\d+)\)/.exec(spawned!)![1]);
+    expect(isPidAlive(spawnedPid)).toBe(false);
   });
 });
 
 describe('adoption and shutdown', () => {
   it('stops the workers it started when it stops, in parallel', async () => {
     // Workers that ignore stop are given up on (SIGTERM, which they ignore too), then killed.
-    const m = await start({ lifecycle: { stopTimeoutMs: 1000, killGraceMs: 1000 } });
+    const m = await start({ timing: { stopMs: 1000, killGraceMs: 1000 } });
     const client = await m.connect();
     const uuids = [];
     for (const name of ['one', 'two', 'three']) uuids.push(await createWorker(client, m.workersDir, name, { ignore_stop: true }));
@@ -327,10 +325,10 @@ describe('adoption and shutdown', () => {
   });
 
   it('a shutdown that begins while a start reads its JSON cancels that start and waits for it', async () => {
-    const m = await start({ lifecycle: { connectTimeoutMs: 60_000, startTimeoutMs: 60_000 } });
+    const m = await start({ timing: { connectMs: 60_000, startMs: 60_000 } });
     const client = await m.connect();
     const uuid = await createWorker(client, m.workersDir, 'late');
-    await m.service.status.settled();
+    await m.service.supervisor.settled();
     // The stop arrives during the start's first await, before it has spawned anything.
     let stopped: Promise<void> | undefined;
     const read = m.service.registry.read.bind(m.service.registry);
@@ -349,7 +347,7 @@ describe('adoption and shutdown', () => {
   });
 
   it('--keep-workers still cancels starts in progress, and awaits them, before it stops', async () => {
-    const m = await start({ keepWorkers: true, lifecycle: { connectTimeoutMs: 60_000, startTimeoutMs: 60_000 } });
+    const m = await start({ keepWorkers: true, timing: { connectMs: 60_000, startMs: 60_000 } });
     const client = await m.connect();
     const kept = await createWorker(client, m.workersDir, 'kept');
     const keptPid = (await activate(client, kept)).pid!;
@@ -373,7 +371,7 @@ describe('adoption and shutdown', () => {
       await first.service.stop('test');
       expect(isPidAlive(pid!)).toBe(true);
 
-      const second = await start({ dir, status: { pidCheckMs: 200 } });
+      const second = await start({ dir, supervisor: { pidCheckMs: 200 } });
       const watcher = await second.connect();
       const { full } = await watchStates(watcher);
       expect(full.workers.find((w) => w.uuid === uuid)).toMatchObject({ state: 'active', adopted: true, pid });
@@ -394,13 +392,14 @@ describe('adoption and shutdown', () => {
     }
   });
 
-  it('never stops a process that does not answer with the uuid (its pid may be a stranger)', async () => {
+  it('never stops a process that does not answer with the uuid and whose command line does not name it (its pid may be a stranger)', async () => {
     const m = await start();
     const client = await m.connect();
     const uuid = await createWorker(client, m.workersDir, 'impostor', { wrong_uuid: 'someone-else' });
-    const outside = spawnStandin(standinArgs(m.dir, uuid), m.env);
+    // Started by name: nothing in its command line names the uuid, and it answers with another one.
+    const outside = spawnStandin(['-m', 'funcnodes', '--dir', m.dir, 'worker', '--name', 'impostor', 'start'], m.env);
     try {
-      await waitFor(() => m.service.status.find(uuid)?.alive === true, 5000, 'its pid to be seen');
+      await waitFor(() => m.service.supervisor.find(uuid)?.state.kind === 'unverified', 5000, 'its pid to be seen');
       client.send({ type: 'stop_worker', workerid: uuid });
       const { found } = await readUntil(client, 'error', 10_000);
       expect(found.message).toContain('does not answer with its uuid');
@@ -416,25 +415,15 @@ describe('adoption and shutdown', () => {
     const uuid = await createWorker(client, m.workersDir, 'rewriting');
     const outside = spawnStandin(standinArgs(m.dir, uuid), m.env);
     try {
-      await waitFor(() => m.service.status.find(uuid)?.active === true, 10_000, 'it to be active');
-      // Until the next refresh, the tracker shows what it shows for an empty .p: no pid.
-      const { status } = m.service;
-      const find = status.find.bind(status);
-      const caughtEmpty = vi.spyOn(status, 'find').mockImplementation((id) => {
-        const entry = find(id);
-        return entry && { ...entry, config: { ...entry.config, pid: null } };
-      });
-      const refresh = status.refresh.bind(status);
-      vi.spyOn(status, 'refresh').mockImplementation((...ids) => {
-        caughtEmpty.mockRestore();
-        return refresh(...ids);
-      });
+      await waitFor(() => m.service.supervisor.find(uuid)?.active === true, 10_000, 'it to be active');
+      // What a read in the middle of the worker's rewrite sees: an empty .p.
+      await writeFile(path.join(m.workersDir, `worker_${uuid}.p`), '');
+      await waitFor(() => m.service.supervisor.find(uuid)?.config.pid === null, 5000, 'the empty .p to be read');
       client.send({ type: 'stop_worker', workerid: uuid });
       const frames = await readReset(client);
       expect(frames.map(messageOf).filter((f) => f?.type === 'error')).toEqual([]);
       expect(await settlesWithin(outside.exited, 5000)).toBe(true);
     } finally {
-      vi.restoreAllMocks();
       outside.child.kill('SIGKILL');
     }
   });
@@ -458,7 +447,7 @@ describe('adoption and shutdown', () => {
       const { full } = await watchStates(watcher);
       expect(full.workers.find((w) => w.uuid === uuid)).toMatchObject({ state: 'active', adopted: true, pid });
       // The worker kept working: it still answers (no broken pipe killed it).
-      expect(await next.service.lifecycle.contact(uuid)).toBe(true);
+      expect(await probeWorker(next.service.supervisor.find(uuid)!.config)).toBe('match');
     } finally {
       await killWorkers(path.join(dir, 'workers'));
     }

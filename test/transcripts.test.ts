@@ -399,13 +399,13 @@ afterEach(async () => {
 });
 
 /** Short lifecycle deadlines, so a failure ends fast (the stand-in stops in 0.5 s). */
-const FAST = { stopTimeoutMs: 3000, killGraceMs: 500, connectTimeoutMs: 10_000, startTimeoutMs: 15_000 };
+const FAST = { stopMs: 3000, killGraceMs: 500, connectMs: 10_000, startMs: 15_000 };
 
 /** Starts our manager on a workers dir seeded from a recorded snapshot (or empty). */
 async function start(seed?: Snapshot, options: TestManagerOptions = {}): Promise<TestManager> {
   dir = await makeTempDir('fnwm-transcripts-');
   if (seed) await seedWorkersDir(path.join(dir, 'workers'), seed);
-  manager = await startTestManager({ ...options, dir, env: options.env, lifecycle: { ...FAST, ...options.lifecycle } });
+  manager = await startTestManager({ ...options, dir, env: options.env, timing: { ...FAST, ...options.timing } });
   return manager;
 }
 
@@ -586,7 +586,7 @@ describe('lifecycle.jsonl: handshake, new_worker, set_active, stop, restart (sto
     client.send({ type: 'set_active', workerid: uuid });
     await readUntil(client, 'set_worker', 15_000);
     await collect(client, 300);
-    expect(m.service.status.find(uuid)?.active).toBe(true);
+    expect(m.service.supervisor.find(uuid)?.active).toBe(true);
     // The worker's own rewrite of `.p`, caught between its truncate and its write.
     await writeFile(workerPaths(m.dir, uuid).p, '');
     const listedInactive = statusFrames(await collect(client, 1000)).filter((f) => (f.json!.inactive as Record<string, unknown>[]).some((w) => w.uuid === uuid));
@@ -599,7 +599,7 @@ describe('failed-first-run-restart-on-stopped.jsonl: restart_worker on a stopped
     const records = await loadConnTranscript('failed-first-run-restart-on-stopped.jsonl');
     const snapshots = await loadSnapshots('failed-first-run-restart-on-stopped.files.json');
     // Safety rescans every 300 ms: unchanged lists must still not be broadcast.
-    const m = await start(undefined, { status: { safetyRescanMs: 300 } });
+    const m = await start(undefined, { supervisor: { observer: { safetyRescanMs: 300 } } });
     const model = modelFor(records);
     const ids = new IdMap();
     const client = await m.connect();
@@ -625,12 +625,12 @@ describe('cli-stop-via-manager.jsonl: stop_worker for a worker the Python CLI st
     const [step] = replayItems(records).flatMap((i) => (i.kind === 'step' ? [i.step] : []));
     const uuid = String(classify(step.send).workerid);
     const listed = statusFrames(step.recorded)[0].json!.active as Record<string, unknown>[];
-    const m = await start(undefined, { status: { pidCheckMs: 250 } });
+    const m = await start(undefined, { supervisor: { pidCheckMs: 250 } });
     await writeJsonAtomic(workerPaths(m.dir, uuid).json, runnableJson(listed.find((w) => w.uuid === uuid)!, m));
     // `funcnodes worker --uuid X start`, not through the manager.
     const proc = spawnStandin(standinArgs(m.dir, uuid), standinEnv(m.dir, m.ports));
     processes.push(proc);
-    await waitFor(() => m.service.status.find(uuid)?.active === true, 10_000, 'the CLI-started worker to be listed active');
+    await waitFor(() => m.service.supervisor.find(uuid)?.active === true, 10_000, 'the CLI-started worker to be listed active');
     const pid = proc.child.pid!;
 
     const client = await m.connect();
@@ -650,7 +650,7 @@ describe('cli-stop-via-manager.jsonl: stop_worker for a worker the Python CLI st
     // D1: the original pushed three worker_status frames to this connection; ours never asked for them.
     expect(statusFrames(step.recorded).length).toBe(3);
     expect(await collect(client, 500), because('D1')).toEqual([]);
-    expect(m.service.status.find(uuid)?.active).toBe(false);
+    expect(m.service.supervisor.find(uuid)?.active).toBe(false);
   }, 30_000);
 });
 
@@ -743,7 +743,7 @@ describe('cli-observer.jsonl: workers created, started and stopped only through 
     expect(artefacts).toHaveLength(1);
     const expected = states.filter((s) => !artefacts.includes(s));
 
-    const m = await start(undefined, { status: { pidCheckMs: 250 } });
+    const m = await start(undefined, { supervisor: { pidCheckMs: 250 } });
     const idle = await m.connect();
     const watcher = await m.connect();
     watcher.send('worker_status');

@@ -159,9 +159,9 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   // ---------------------------------------------------------------- the manager
 
   function attach(s: ManagerService): void {
-    const unwatch = s.states.watch();
+    const unwatch = s.supervisor.watch();
     workers.clear();
-    for (const worker of s.states.full().workers) workers.set(worker.uuid, worker);
+    for (const worker of s.supervisor.full().workers) workers.set(worker.uuid, worker);
     // The service is bound before its first scan ends: until then deltas only fill in what is already
     // on disk (adopted workers pass through starting), which is neither a creation nor a start.
     let scanned = false;
@@ -188,10 +188,10 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
       for (const uuid of message.removed) workers.delete(uuid);
       render();
     };
-    s.states.on('delta', onDelta);
+    s.supervisor.on('delta', onDelta);
     void s.stopped.then(() => {
       unwatch();
-      s.states.off('delta', onDelta);
+      s.supervisor.off('delta', onDelta);
       if (service !== s) return;
       service = undefined;
       workers.clear();
@@ -421,9 +421,9 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
   }
 
   function showLogs(uuid: string): void {
-    const tracked = service?.status.find(uuid);
+    const tracked = service?.supervisor.find(uuid);
     if (!service || !tracked) return;
-    // The manager writes each worker's output to worker.log in its data dir (core/lifecycle.ts).
+    // The manager writes each worker's output to worker.log in its data dir (core/supervisor/supervisor.ts).
     const file = path.join(service.registry.dataDir(tracked.config), 'worker.log');
     void shell.openPath(file).then((problem) => problem && log.warn(`Cannot open ${file}: ${problem}`));
   }

@@ -17,6 +17,8 @@ import {
   workerUrl,
   type ParsedManagerFrame,
   type WorkerConfig,
+  RESTART_POLICIES,
+  type RestartPolicy,
   type WorkerRuntime,
   type WorkerStatusMessage,
 } from '../core/protocol.js';
@@ -39,6 +41,8 @@ Commands:
   worker new --name N [--not-in-venv] [--reference U] [--copy-lib] [--copy-ns]
   worker (--name N | --uuid U) start|stop|restart|delete
   worker (--name N | --uuid U) status [--json]          state, pid, uptime, last exit, last output lines
+  worker (--name N | --uuid U) set [restart=never|on-failure|always] [autostart=true|false]
+                                                        restart policy after a crash; start with the manager
   worker (--name N | --uuid U) logs [--follow]          its last ${LOG_TAIL_LINES} output lines; --follow keeps printing
   worker (--name N | --uuid U) modules|py|pip <args…>   run funcnodes modules, python or pip in the worker's env
   worker (--name N | --uuid U) env history|rollback     its env snapshots (taken before each update on start);
@@ -128,6 +132,7 @@ async function runClientCommand(
   if (settings.port === 0) throw new CliError('Port 0 (from --port or config worker_manager.port) only makes sense for startworkermanager; give the port the Workermanager listens on');
   if (command === 'stop' && sub === undefined) return stopManager(settings, io);
   if (command === 'doctor' && sub === undefined) return doctor(settings, io);
+  if (command === 'worker' && sub === 'set') return setWorkerOptions(settings, io, { uuid: values.uuid, name: values.name }, positionals.slice(2));
   if (command !== 'worker' || rest.length > 0) throw new CliError(`Unknown command: ${positionals.join(' ')} (see fnwm --help)`);
 
   if (sub === 'list' && action === undefined) return listWorkers(settings, io, values.full === true);
@@ -370,9 +375,33 @@ function formatRuntime(worker: WorkerConfig, runtime: WorkerRuntime, now = Date.
   if (address !== undefined) lines.push(`  address ${address}`);
   lines.push(`  env ${typeof worker.env_path === 'string' && worker.env_path !== '' ? worker.env_path : 'system Python'}`);
   if (runtime.exit) lines.push(`  last exit ${runtime.exit.signal ?? `code ${runtime.exit.code}`} at ${new Date(runtime.exit.at).toISOString()}`);
+  if (runtime.phase !== runtime.state) lines.push(`  phase ${runtime.phase}`);
+  if (runtime.restart_at !== null) lines.push(`  restarting in ${formatDuration(Math.max(0, runtime.restart_at - now))}`);
+  lines.push(`  restart ${runtime.restart}, autostart ${runtime.autostart ? 'on' : 'off'}`);
   if (runtime.error !== null) lines.push(`  last error: ${runtime.error}`);
   if (runtime.last_lines.length > 0) lines.push('  last output:', ...runtime.last_lines.map((l) => `    ${l}`));
   return lines;
+}
+
+const BOOLEAN_WORDS: Record<string, boolean> = { true: true, yes: true, on: true, '1': true, false: false, no: false, off: false, '0': false };
+
+/** `set restart=… autostart=…`: the additive set_worker_options message. */
+async function setWorkerOptions(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }, pairs: string[]): Promise<number> {
+  if (pairs.length === 0) throw new CliError('worker set needs restart=never|on-failure|always and/or autostart=true|false');
+  const options: { restart?: RestartPolicy; autostart?: boolean } = {};
+  for (const pair of pairs) {
+    const [key, value, extra] = pair.split('=');
+    if (key === 'restart' && extra === undefined && RESTART_POLICIES.includes(value as RestartPolicy)) options.restart = value as RestartPolicy;
+    else if (key === 'autostart' && extra === undefined && value !== undefined && value.toLowerCase() in BOOLEAN_WORDS) options.autostart = BOOLEAN_WORDS[value.toLowerCase()];
+    else throw new CliError(`Cannot set ${JSON.stringify(pair)}: use restart=${RESTART_POLICIES.join('|')} or autostart=true|false`);
+  }
+  const reply = await withClient(settings, io, async (client) => {
+    const worker = findWorker(await fetchStatus(client), by);
+    client.send({ type: 'set_worker_options', workerid: worker.uuid, ...options });
+    return client.until(follow(io, (f) => (f.kind === 'message' && f.message.type === 'worker_options' ? f.message : undefined)), 10_000);
+  });
+  io.out(`Worker ${reply.uuid}: restart ${reply.restart}, autostart ${reply.autostart ? 'on' : 'off'}`);
+  return 0;
 }
 
 async function workerStatus(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }, json: boolean): Promise<number> {

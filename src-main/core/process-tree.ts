@@ -7,17 +7,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadExeca } from './execa-lazy.js';
 import { isPidAlive } from './liveness.js';
 
-/** Whether `promise` settles within `ms`; the timer does not outlive the answer (it would hold the process open). */
-export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Polls until `gone()`; true if that happened within the time. */
 async function waitUntil(gone: () => boolean, timeoutMs: number, pollMs = 25): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -29,7 +18,7 @@ async function waitUntil(gone: () => boolean, timeoutMs: number, pollMs = 25): P
 }
 
 /** Polls until `pid` is gone; true if it went within the time. */
-export function waitForPidExit(pid: number, timeoutMs: number, pollMs = 25): Promise<boolean> {
+function waitForPidExit(pid: number, timeoutMs: number, pollMs = 25): Promise<boolean> {
   return waitUntil(() => !isPidAlive(pid), timeoutMs, pollMs);
 }
 

@@ -103,6 +103,17 @@ export interface IdentifyReply {
 /** What the supervisor knows about a worker beyond the original's active/inactive. */
 export type WorkerState = 'inactive' | 'starting' | 'active' | 'stopping' | 'crashed';
 
+/**
+ * The supervisor's own state (`core/supervisor/machine.ts`), finer than `WorkerState`: `preparing` (env
+ * update), `unverified` (a live pid in `.p` not yet known to be this worker), `backoff` (waiting to restart),
+ * `removing` (being deleted).
+ */
+export type WorkerPhase = 'inactive' | 'crashed' | 'backoff' | 'unverified' | 'preparing' | 'starting' | 'active' | 'stopping' | 'removing';
+
+/** Whether the supervisor restarts a worker of its own after an exit nobody asked for (README: Restart policy). */
+export type RestartPolicy = 'never' | 'on-failure' | 'always';
+export const RESTART_POLICIES: readonly RestartPolicy[] = ['never', 'on-failure', 'always'];
+
 export interface WorkerExit {
   code: number | null;
   signal: string | null;
@@ -125,6 +136,12 @@ export interface WorkerRuntime {
   error: string | null;
   /** The last lines of its output (up to 20; `watch_logs` gives up to 200). */
   last_lines: string[];
+  phase: WorkerPhase;
+  restart: RestartPolicy;
+  /** Started when the manager starts. */
+  autostart: boolean;
+  /** Epoch ms of the next restart while in `backoff`, else null. */
+  restart_at: number | null;
 }
 
 /** A process exists (ours or adopted): it has a pid and an address, and can be stopped. */
@@ -188,7 +205,15 @@ export interface EnvRolledBackMessage {
   snapshot: string;
 }
 
-export type ExtensionMessage = ManagerInfoMessage | WorkerStatesMessage | WorkerLogMessage | EnvHistoryMessage | EnvRolledBackMessage;
+/** Reply to `set_worker_options`: the options now stored and in force. */
+export interface WorkerOptionsMessage {
+  type: 'worker_options';
+  uuid: string;
+  restart: RestartPolicy;
+  autostart: boolean;
+}
+
+export type ExtensionMessage = ManagerInfoMessage | WorkerStatesMessage | WorkerLogMessage | EnvHistoryMessage | EnvRolledBackMessage | WorkerOptionsMessage;
 
 export type ManagerMessage =
   | ProgressMessage
@@ -281,7 +306,14 @@ export type ClientRequest =
   | { type: WorkerIdRequestType | EnvRequestType; workerid: string }
   | { type: 'watch_workers' | 'unwatch_workers' }
   | { type: 'watch_logs'; workerid: string; lines: number }
-  | { type: 'unwatch_logs'; workerid: string };
+  | { type: 'unwatch_logs'; workerid: string }
+  | ({ type: 'set_worker_options'; workerid: string } & WorkerOptionsPatch);
+
+/** The options `set_worker_options` changes; those left out keep their value. */
+export interface WorkerOptionsPatch {
+  restart?: RestartPolicy;
+  autostart?: boolean;
+}
 
 export type ParseResult =
   | { ok: true; request: ClientRequest }
@@ -317,12 +349,13 @@ export function parseClientFrame(text: string): ParseResult {
   if (typeof msg.type !== 'string') return invalid('Invalid request: missing string field "type".');
   if (msg.type === 'new_worker') return parseNewWorker(msg.kwargs);
   if (msg.type === 'watch_workers' || msg.type === 'unwatch_workers') return { ok: true, request: { type: msg.type } };
-  if ([...WORKER_ID_REQUESTS, ...ENV_REQUESTS, 'watch_logs', 'unwatch_logs'].includes(msg.type)) {
+  if ([...WORKER_ID_REQUESTS, ...ENV_REQUESTS, 'watch_logs', 'unwatch_logs', 'set_worker_options'].includes(msg.type)) {
     const type = msg.type;
     if (!('workerid' in msg)) return invalid(`Invalid ${type} request: missing field "workerid".`);
     if (typeof msg.workerid !== 'string') return invalid(`Invalid ${type} request: "workerid" must be a string, got ${describe(msg.workerid)}.`);
     if (!isValidWorkerId(msg.workerid)) return invalid(`Invalid ${type} request: worker id ${JSON.stringify(msg.workerid)} is not valid (${ID_RULE}).`);
     if (type === 'unwatch_logs') return { ok: true, request: { type, workerid: msg.workerid } };
+    if (type === 'set_worker_options') return parseWorkerOptions(msg, msg.workerid);
     if (type === 'watch_logs') {
       const lines = msg.lines ?? LOG_TAIL_LINES;
       if (typeof lines !== 'number' || !Number.isInteger(lines) || lines < 0 || lines > LOG_TAIL_LINES) {
@@ -333,6 +366,22 @@ export function parseClientFrame(text: string): ParseResult {
     return { ok: true, request: { type: type as WorkerIdRequestType | EnvRequestType, workerid: msg.workerid } };
   }
   return invalid(`Unknown request type ${JSON.stringify(msg.type)}.`);
+}
+
+function parseWorkerOptions(msg: Record<string, unknown>, workerid: string): ParseResult {
+  const request: Extract<ClientRequest, { type: 'set_worker_options' }> = { type: 'set_worker_options', workerid };
+  if (msg.restart !== undefined) {
+    if (!RESTART_POLICIES.includes(msg.restart as RestartPolicy)) {
+      return invalid(`Invalid set_worker_options request: "restart" must be one of ${RESTART_POLICIES.join(', ')}, got ${JSON.stringify(msg.restart)}.`);
+    }
+    request.restart = msg.restart as RestartPolicy;
+  }
+  if (msg.autostart !== undefined) {
+    if (typeof msg.autostart !== 'boolean') return invalid(`Invalid set_worker_options request: "autostart" must be true or false, got ${describe(msg.autostart)}.`);
+    request.autostart = msg.autostart;
+  }
+  if (request.restart === undefined && request.autostart === undefined) return invalid('Invalid set_worker_options request: give "restart", "autostart" or both.');
+  return { ok: true, request };
 }
 
 function parseNewWorker(kwargs: unknown): ParseResult {
@@ -397,6 +446,7 @@ const MANAGER_TYPES = new Set([
   'worker_log',
   'env_history',
   'env_rolled_back',
+  'worker_options',
 ]);
 
 /** For clients (CLI, renderer, tests): classify one text frame from the manager. */

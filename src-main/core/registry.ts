@@ -248,7 +248,8 @@ export class Registry {
     try {
       names = await readdir(this.workersDir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`Cannot list ${this.workersDir}: ${(err as Error).message}`, { cause: err });
+      // Only a missing dir is an empty list; EMFILE, EACCES… are reported, not taken for "no workers".
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await mkdir(this.workersDir, { recursive: true });
       names = [];
     }

@@ -1,6 +1,5 @@
 /**
- * The Workermanager as one object: settings, registry, status tracker, lifecycle, manager and hub, wired
- * together. The headless CLI, the Electron main process and the tests all start it through here.
+ * The Workermanager as one object: settings, registry, supervisor, manager and hub, wired together. The headless CLI, the Electron main process and the tests all start it through here.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
@@ -10,18 +9,16 @@ import pkg from '../../package.json' with { type: 'json' };
 import { loadSettings, type ManagerSettings } from './config.js';
 import { Connection, Hub, type HubOptions } from './hub.js';
 import { remoteAccess, type AuthOptions } from './remote-auth.js';
-import { ProcessLifecycle, type LifecycleOptions } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { WorkerManager, type Requester } from './manager.js';
 import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest } from './protocol.js';
 import { findUv } from './python-env/discovery.js';
 import { PythonEnvs } from './python-env/envs.js';
 import { managerPython, resolveEnvPath } from './python.js';
-import { followLiveWorkerLogs } from './live-worker-logs.js';
 import { Registry } from './registry.js';
-import { StatusTracker, type StatusOptions } from './status.js';
+import { Supervisor, type SupervisorOptions } from './supervisor/supervisor.js';
+import type { Timing } from './supervisor/machine.js';
 import { createUiHandler } from './ui-server.js';
-import { WorkerStates } from './worker-states.js';
 
 export const KILL_FILE = 'kill_worker_manager';
 /**
@@ -40,12 +37,13 @@ export interface ServiceOptions {
   keepWorkers?: boolean;
   env?: Env;
   log?: Logger;
-  status?: StatusOptions;
-  lifecycle?: Partial<Omit<LifecycleOptions, 'registry' | 'status' | 'states' | 'log' | 'configDir' | 'python'>>;
   /** Heartbeat and send-buffer limits of the hub (tests shorten them). */
   hub?: Pick<HubOptions, 'heartbeatMs' | 'maxBufferedBytes'>;
   /** Token authentication for non-loopback peers (`--no-auth`, `--token-file`; remote-auth.ts). */
   auth?: AuthOptions;
+  /** Deadlines and restart backoff (tests shorten them); the config's timeouts otherwise. */
+  timing?: Partial<Timing>;
+  supervisor?: Pick<SupervisorOptions, 'observer' | 'pidCheckMs' | 'probe' | 'debug'>;
   /** Plain HTTP requests on the hub's port; default: the built dashboard (`dist/renderer`). */
   onHttp?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -56,9 +54,7 @@ export interface ManagerService {
   readonly port: number;
   readonly python: string;
   readonly registry: Registry;
-  readonly status: StatusTracker;
-  readonly states: WorkerStates;
-  readonly lifecycle: ProcessLifecycle;
+  readonly supervisor: Supervisor;
   readonly hub: Hub;
   /** Resolves once the first scan of the workers dir (and its probes) is done. */
   readonly ready: Promise<void>;
@@ -76,16 +72,11 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   const settings = await loadSettings({ dir: options.dir, host: options.host, port: options.port, keepWorkers: options.keepWorkers }, env, log);
   const python = managerPython(env, settings.python);
   const registry = new Registry(settings.workersDir, log);
-  const status = new StatusTracker(registry, log, options.status);
   const envs = new PythonEnvs({ python, uv: findUv(env, settings.uv), env, log });
-  // The lifecycle feeds the states; the states read the lifecycle's log tails.
-  const states: WorkerStates = new WorkerStates(status, (uuid, lines) => lifecycle.tail(uuid, lines));
-  const lifecycle = new ProcessLifecycle({
-    ...settings.timeouts,
-    ...options.lifecycle,
+  const supervisor = new Supervisor({
+    ...options.supervisor,
+    timing: { ...configTiming(settings), ...options.timing },
     registry,
-    status,
-    states,
     log,
     configDir: settings.configDir,
     python,
@@ -114,8 +105,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   });
   const manager = new WorkerManager({
     registry,
-    status,
-    lifecycle,
+    supervisor,
     log,
     broadcast: (message, except) => hub.broadcast(message, except),
     inVenvDefault: settings.inVenvDefault,
@@ -144,7 +134,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
           return connection.send({ class: 'WorkerManager', py: python });
         case 'worker_status':
           connection.subscribed = true;
-          connection.send(status.statusFrame());
+          connection.send(supervisor.statusFrame());
           // A creation already under way: show its current step (it broadcasts the rest).
           for (const frame of manager.currentProgress()) connection.send(frame);
           return;
@@ -184,9 +174,9 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
           pid: process.pid,
         });
         if (!own.states) {
-          own.states = states.watch();
+          own.states = supervisor.watch();
         }
-        return connection.send(states.full());
+        return connection.send(supervisor.full());
       case 'unwatch_workers':
         own.states?.();
         own.states = undefined;
@@ -194,7 +184,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
       case 'watch_logs': {
         own.logs.get(request.workerid)?.();
         const uuid = request.workerid;
-        const watch = lifecycle.watchLog(uuid, request.lines, (lines) => connection.send({ type: 'worker_log', uuid, lines, initial: false }));
+        const watch = supervisor.watchLog(uuid, request.lines, (lines) => connection.send({ type: 'worker_log', uuid, lines, initial: false }));
         if (!watch) return connection.send(errorMessage(`Worker ${uuid} not found`));
         own.logs.set(uuid, watch.unwatch);
         return connection.send({ type: 'worker_log', uuid, lines: watch.initial, initial: true });
@@ -214,14 +204,13 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     for (const unwatch of own.logs.values()) unwatch();
   }
 
-  states.on('delta', (message) => {
+  supervisor.on('delta', (message) => {
     for (const [connection, own] of watches) if (own.states) connection.send(message);
   });
 
   // Bind first, so the port is ours and `ping` answers while a large workers dir is still being read.
-  status.on('change', () => hub.broadcast(status.statusFrame()));
-  const stopFollowingLogs = followLiveWorkerLogs(status, lifecycle);
-  const ready = status.start();
+  supervisor.on('change', () => hub.broadcast(supervisor.statusFrame()));
+  const ready = supervisor.start();
   let killWatcher: FSWatcher;
   try {
     await hub.listen();
@@ -231,9 +220,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     await runAll(log, 'Cleaning up the failed start', [
       ['close the hub', () => hub.close()],
       ['finish the first scan', () => ready],
-      ['stop the status tracker', () => status.stop()],
-      ['stop following live workers', stopFollowingLogs],
-      ['stop following logs', () => lifecycle.dispose()],
+      ['stop the supervisor', () => supervisor.dispose()],
     ]);
     throw err;
   }
@@ -246,11 +233,9 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
         ['close the kill-file watch', () => killWatcher.close()],
         [
           keepWorkers ? 'cancel starts and creations' : 'stop the workers and cancel creations',
-          () => settle([manager.cancelCreations(), keepWorkers ? lifecycle.cancelStarts() : lifecycle.shutdown()]),
+          () => settle([manager.cancelCreations(), supervisor.shutdown(keepWorkers)]),
         ],
-        ['stop the status tracker', () => status.stop()],
-        ['stop following live workers', stopFollowingLogs],
-        ['stop following logs', () => lifecycle.dispose()],
+        ['stop the supervisor', () => supervisor.dispose()],
         ['close the hub', () => hub.close()],
       ]).then(resolve);
     };
@@ -262,9 +247,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     port: hub.port,
     python,
     registry,
-    status,
-    states,
-    lifecycle,
+    supervisor,
     hub,
     ready,
     stopped,
@@ -279,7 +262,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   };
   log.info(`Workermanager listening on ${hub.url} (config dir ${settings.configDir})`);
   void ready.then(() => {
-    const { active, inactive } = status.snapshot();
+    const { active, inactive } = supervisor.snapshot();
     log.info(`Found ${active.length} active and ${inactive.length} inactive workers`);
   });
   return service;
@@ -300,6 +283,16 @@ async function runAll(log: Logger, what: string, steps: [name: string, step: () 
 async function settle(work: Promise<unknown>[]): Promise<void> {
   const failed = (await Promise.allSettled(work)).flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
   if (failed.length > 0) throw new Error(failed.join('; '));
+}
+
+/** The config's `connect_timeout`, `start_timeout`, `stop_timeout` (those that are set) as machine deadlines. */
+function configTiming(settings: ManagerSettings): Partial<Timing> {
+  const { connectTimeoutMs, startTimeoutMs, stopTimeoutMs } = settings.timeouts;
+  const timing: Partial<Timing> = {};
+  if (connectTimeoutMs !== undefined) timing.connectMs = connectTimeoutMs;
+  if (startTimeoutMs !== undefined) timing.startMs = startTimeoutMs;
+  if (stopTimeoutMs !== undefined) timing.stopMs = stopTimeoutMs;
+  return timing;
 }
 
 interface ConnectionWatches {

@@ -139,6 +139,12 @@ export class WorkerLog extends EventEmitter<{ lines: [string[]] }> {
     })();
   }
 
+  /** Resolves once what the file holds now is in the tail (a worker that just exited has usually written why). */
+  async caughtUp(): Promise<void> {
+    this.kick();
+    await this.pumping;
+  }
+
   /** The last `n` lines (at most the ring size), oldest first. */
   tail(n: number = this.ringLines): string[] {
     return n > 0 ? this.ring.slice(-n) : [];

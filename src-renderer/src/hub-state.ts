@@ -149,7 +149,8 @@ function reduceFrame(state: HubState, frame: ParsedManagerFrame): HubState {
     }
     case 'env_history':
     case 'env_rolled_back':
-      // The dashboard does not ask for these (fnwm does); its progress frames show a rollback.
+    case 'worker_options':
+      // The dashboard does not need these answers: its progress frames show a rollback, worker_states the options.
       return state;
   }
 }

@@ -4,7 +4,7 @@
  * on every (re)connect, asks for the worker lists, the additive worker states and the identity.
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { NewWorkerOptions, WorkerIdRequestType } from '../../src-main/core/protocol.js';
+import type { NewWorkerOptions, WorkerIdRequestType, WorkerOptionsPatch } from '../../src-main/core/protocol.js';
 import { initialState, reduce, type HubEvent, type HubState, type Notice } from './hub-state.js';
 import { ManagerConnection, type BackoffOptions, type SocketFactory, type Timers } from './ws-client.js';
 
@@ -12,6 +12,8 @@ export interface Actions {
   /** set_active, stop_worker, restart_worker or delete_worker; false when refused (see `blockReason`). */
   request: (type: WorkerIdRequestType, uuid: string) => boolean;
   createWorker: (options: NewWorkerOptions) => boolean;
+  /** The worker's restart policy and autostart (additive `set_worker_options`); its row shows the result. */
+  setWorkerOptions: (uuid: string, options: WorkerOptionsPatch) => boolean;
   /** Shows the live log of one worker (and stops watching any other). */
   openLogs: (uuid: string) => void;
   closeLogs: (uuid: string) => void;
@@ -64,6 +66,7 @@ export function createApp(opts: AppOptions): App {
           if (reason !== null) return refuse(reason);
           return connection.newWorker(options) || refuse('Not connected to the manager.');
         },
+        setWorkerOptions: (uuid, options) => connection.setWorkerOptions(uuid, options) || refuse('Not connected to the manager.'),
         openLogs: (uuid) => {
           for (const other of Object.keys(get().logs)) if (other !== uuid) get().actions.closeLogs(other);
           dispatch({ kind: 'watch-logs', uuid });

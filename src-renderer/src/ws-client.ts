@@ -10,6 +10,7 @@ import {
   type NewWorkerOptions,
   type ParsedManagerFrame,
   type WorkerIdRequestType,
+  type WorkerOptionsPatch,
 } from '../../src-main/core/protocol.js';
 
 /** The part of the browser's WebSocket this client uses. */
@@ -119,6 +120,7 @@ export class ManagerConnection {
   watchWorkers = (): boolean => this.send({ type: 'watch_workers' });
   newWorker = (options: NewWorkerOptions): boolean => this.send({ type: 'new_worker', options });
   workerAction = (type: WorkerIdRequestType, workerid: string): boolean => this.send({ type, workerid });
+  setWorkerOptions = (workerid: string, options: WorkerOptionsPatch): boolean => this.send({ type: 'set_worker_options', workerid, ...options });
   watchLogs = (workerid: string, lines = LOG_TAIL_LINES): boolean => this.send({ type: 'watch_logs', workerid, lines });
   unwatchLogs = (workerid: string): boolean => this.send({ type: 'unwatch_logs', workerid });
 

@@ -23,7 +23,7 @@ import { canMakeNamespace, makePeerNamespace } from '../helpers/netns.js';
 import { TOKEN_FILE } from '../../src-main/core/remote-auth.js';
 import { NEEDS_TOKEN_PY } from '../../src-main/core/port-occupant.js';
 
-const FAST = { lifecycle: { stopTimeoutMs: 3000, killGraceMs: 500, connectTimeoutMs: 10_000, startTimeoutMs: 15_000 } };
+const FAST = { timing: { stopMs: 3000, killGraceMs: 500, connectMs: 10_000, startMs: 15_000 } };
 
 interface Running {
   fakes: Fakes;
@@ -409,7 +409,7 @@ describe('workers from the tray and quitting', () => {
     await createWorker(client, before.workersDir, 'idle');
     const uuid = await createWorker(client, before.workersDir, 'survivor');
     client.send({ type: 'set_active', workerid: uuid });
-    await waitFor(() => before.service.status.find(uuid)?.active === true, 20_000, 'the worker to run');
+    await waitFor(() => before.service.supervisor.find(uuid)?.active === true, 20_000, 'the worker to run');
     client.close();
     await before.service.stop('test');
 

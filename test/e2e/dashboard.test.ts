@@ -15,7 +15,7 @@ import { makeTempDir, readUntil, startTestManager, waitFor, type TestManager, ty
 import { offlinePip } from '../helpers/python-env.js';
 
 const SCREENSHOTS = path.resolve(import.meta.dirname, '..', '..', 'docs', 'screenshots');
-const FAST = { stopTimeoutMs: 3000, killGraceMs: 500, connectTimeoutMs: 10_000, startTimeoutMs: 15_000 };
+const FAST = { stopMs: 3000, killGraceMs: 500, connectMs: 10_000, startMs: 15_000 };
 /** Long enough for the start's progress to be seen, short enough for a quick test. */
 const BOOT = { FUNCNODES_STANDIN: JSON.stringify({ boot_delay: 2.5 }) };
 
@@ -37,7 +37,7 @@ afterAll(async () => {
 });
 
 async function manager(options: TestManagerOptions = {}): Promise<TestManager> {
-  const m = await startTestManager({ lifecycle: FAST, onHttp: createUiHandler({ dir: RENDERER_DIR }), ...options });
+  const m = await startTestManager({ timing: FAST, onHttp: createUiHandler({ dir: RENDERER_DIR }), ...options });
   cleanups.push(() => m.close());
   return m;
 }

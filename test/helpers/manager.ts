@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ManagerClient } from '../../src-main/core/client.js';
 import { createLogger, type Logger } from '../../src-main/core/log.js';
-import type { ManagerMessage, ParsedManagerFrame, WorkerConfig } from '../../src-main/core/protocol.js';
+import type { ManagerMessage, ParsedManagerFrame, WorkerConfig, WorkerRuntime } from '../../src-main/core/protocol.js';
 import { startManagerService, type ManagerService, type ServiceOptions } from '../../src-main/core/service.js';
 import { randomPortRange, standinPython, type PortRange, type StandinOptions } from './standin.js';
 
@@ -161,13 +161,40 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
 }
 
 /** `new_worker` (no venv) through the hub; `standin` failure modes are then written into its JSON. */
-export async function createWorker(client: ManagerClient, workersDir: string, name: string, standin?: StandinOptions): Promise<string> {
+/** Reads worker_states frames until `uuid`'s runtime satisfies `ok`. */
+export function stateWhere(client: ManagerClient, uuid: string, ok: (r: WorkerRuntime) => boolean, timeoutMs = 15_000): Promise<WorkerRuntime> {
+  return client.until((f) => {
+    if (f.kind !== 'message' || f.message.type !== 'worker_states') return undefined;
+    const runtime = f.message.workers.find((w) => w.uuid === uuid);
+    return runtime && ok(runtime) ? runtime : undefined;
+  }, timeoutMs);
+}
+
+/** Whether `promise` settles within `ms`; the timer does not outlive the answer. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Creates a worker through the manager; `standin` failure modes and `extra` keys are then added to its JSON. */
+export async function createWorker(
+  client: ManagerClient,
+  workersDir: string,
+  name: string,
+  standin?: StandinOptions,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
   client.send({ type: 'new_worker', kwargs: { name, in_venv: false } });
   const { found } = await readUntil(client, 'worker_created');
-  if (standin) {
+  if (standin || Object.keys(extra).length > 0) {
     const file = path.join(workersDir, `worker_${found.uuid}.json`);
     const json = JSON.parse(await readFile(file, 'utf8')) as WorkerConfig;
-    await writeFile(file, JSON.stringify({ ...json, standin }));
+    await writeFile(file, JSON.stringify({ ...json, ...(standin ? { standin } : {}), ...extra }));
   }
   return found.uuid;
 }
@@ -198,3 +225,6 @@ export async function deactivateWorker(client: ManagerClient, uuid: string, time
   client.send({ type: 'stop_worker', workerid: uuid });
   await readReset(client, timeoutMs);
 }
+
+/** The JSON key that keeps a crashed worker down (tests of crash detection, not of restarts). */
+export const NO_RESTART = { workermanager: { restart: 'never' } };

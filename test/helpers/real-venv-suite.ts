@@ -21,7 +21,7 @@ import { freePort, offlineInstalls, realWorkerEnv, type Env } from './real-worke
 async function managerWith(fn: RealFuncnodes, uv: string | false, env: Env = {}, dir?: string): Promise<TestManager> {
   dir ??= await makeTempDir();
   await writeFile(path.join(dir, 'config.json'), JSON.stringify({ worker_manager: { uv } }));
-  return startTestManager({ dir, env: await realWorkerEnv(fn, { ...offlineInstalls(fn), ...env }), lifecycle: { stopTimeoutMs: 15_000, killGraceMs: 2000 } });
+  return startTestManager({ dir, env: await realWorkerEnv(fn, { ...offlineInstalls(fn), ...env }), timing: { stopMs: 15_000, killGraceMs: 2000 } });
 }
 
 async function createInVenv(client: ManagerClient, name: string): Promise<string> {

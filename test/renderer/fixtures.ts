@@ -20,5 +20,9 @@ export const runtime = (uuid: string, extra: Partial<WorkerRuntime> = {}): Worke
   exit: null,
   error: null,
   last_lines: [],
+  phase: 'active',
+  restart: 'on-failure',
+  autostart: false,
+  restart_at: null,
   ...extra,
 });

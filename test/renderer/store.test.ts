@@ -47,6 +47,19 @@ describe('createApp', () => {
     expect(factory.last().sent).toEqual(['worker_status', '{"type":"watch_workers"}', 'identify', '{"type":"watch_logs","workerid":"w1","lines":200}']);
   });
 
+  it('sends a worker\'s restart policy and autostart as set_worker_options, and refuses while offline', () => {
+    const { factory, state, actions } = setup();
+    expect(actions().setWorkerOptions('w1', { restart: 'never' })).toBe(false);
+    expect(state().notices.at(-1)?.text).toBe('Not connected to the manager.');
+    factory.last().open();
+    expect(actions().setWorkerOptions('w1', { restart: 'always' })).toBe(true);
+    expect(actions().setWorkerOptions('w1', { autostart: true })).toBe(true);
+    expect(factory.last().sent.slice(-2)).toEqual([
+      '{"type":"set_worker_options","workerid":"w1","restart":"always"}',
+      '{"type":"set_worker_options","workerid":"w1","autostart":true}',
+    ]);
+  });
+
   it('sends worker requests and marks the worker pending until the operation ends', () => {
     const { factory, state, actions } = setup();
     factory.last().open();

@@ -32,6 +32,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _read_all_workers(workers_dir: str) -> None:
+    """As the real CLI does at start: every worker JSON is read as a dict; a JSON array or null raises."""
+    from .config import read_json
+
+    for fname in sorted(os.listdir(workers_dir)):
+        if fname.startswith("worker_") and fname.endswith(".json"):
+            read_json(os.path.join(workers_dir, fname)).get("uuid")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.task != "worker" or args.workertask != "start":
@@ -42,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     workers_dir = os.path.join(resolve_config_dir(args.dir), "workers")
     os.makedirs(workers_dir, exist_ok=True)
+    if os.environ.get("FUNCNODES_STANDIN_READ_ALL"):
+        _read_all_workers(workers_dir)
     try:
         uuid, config = find_worker(workers_dir, args.uuid, args.name)
     except LookupError as err:
