@@ -200,18 +200,24 @@ describe('a worker in its own venv (pip, offline)', () => {
     await stop(client, uuid);
   }, 240_000);
 
-  it('env history lists the snapshots; rollback restores the versions before the last update', async () => {
+  it('env history: a snapshot before and after each update, marked when a start succeeded with it; rollback --to one', async () => {
     client.send({ type: 'env_history', workerid: uuid });
     const { found: history } = await readUntil(client, 'env_history');
-    expect(history.snapshots.length).toBe(4);
-    expect(history.snapshots[0].packages).toEqual(expect.arrayContaining(['funcnodes-worker==1.0.0', 'funcnodes-core==1.1.0']));
+    // Start 1: before (as created) and after; starts 2-4: each "before" is the previous "after" (reused).
+    expect(history.snapshots.map((s) => s.started)).toEqual([true, true, true, true, false]);
+    expect(history.snapshots[0].packages).toEqual(expect.arrayContaining(['funcnodes-worker==1.1.0', 'funcnodes-core==1.1.0']));
+    expect(history.snapshots[1].packages).toEqual(expect.arrayContaining(['funcnodes-worker==1.0.0', 'funcnodes-core==1.1.0']));
 
-    client.send({ type: 'env_rollback', workerid: uuid });
+    client.send({ type: 'env_rollback', workerid: uuid, to: history.snapshots[1].id });
     const { found: done, before } = await readUntil(client, 'env_rolled_back', 120_000);
-    expect(done.snapshot).toBe(history.snapshots[0].id);
+    expect(done.snapshot).toBe(history.snapshots[1].id);
     expect(texts(before)[0]).toMatch(/^Restoring the environment/);
     expect(await installedVersions(venvPython(m, uuid))).toMatchObject({ 'funcnodes-worker': '1.0.0', 'funcnodes-core': '1.1.0', funcnodes: '1.1.0' });
     await readUntil(client, 'progress'); // reset
+
+    client.send({ type: 'env_rollback', workerid: uuid, to: 'latest' });
+    const { found: invalid } = await readUntil(client, 'error');
+    expect(invalid.message).toMatch(/^Invalid env_rollback request: "to" must be a snapshot id/);
   }, 120_000);
 
   it('an update that fails (package not in the index) is an error progress; the worker still starts', async () => {
@@ -227,23 +233,60 @@ describe('a worker in its own venv (pip, offline)', () => {
     await stop(client, uuid);
   }, 120_000);
 
-  it('a start that fails after an update says so and names the rollback', async () => {
+  it('a start that fails after an update says so and names the rollback; the default rollback restores the last started versions', async () => {
     await editConfig(m.workersDir, uuid, (c) => {
       c.update_on_startup = { funcnodes: true };
       c.package_dependencies = {};
       c.standin = { exit_at: 'start', exit_code: 1 };
     });
-    const run = await start(client, uuid);
-    expect(run.ok).toBe(false);
-    expect(run.error).toMatch(
-      new RegExp(
-        `^Could not activate worker with id ${uuid}\\. The worker process exited during start \\(code 1\\)\\. ` +
-          `Its environment was updated just before this start \\(snapshot \\d{8}T\\d{9}Z\\); "fnwm worker --uuid ${uuid} env rollback" restores`,
-      ),
-    );
+    try {
+      const run = await start(client, uuid);
+      expect(run.ok).toBe(false);
+      expect(run.error).toMatch(
+        new RegExp(
+          `^Could not activate worker with id ${uuid}\\. The worker process exited during start \\(code 1\\)\\. ` +
+            `Its environment was updated just before this start \\(snapshot (\\d{8}T\\d{9}Z) is the one before the update\\); ` +
+            `"fnwm worker --uuid ${uuid} env rollback" restores the versions of the last successful start, "env rollback --to \\1" those before the update\\.`,
+        ),
+      );
+      // funcnodes-worker went 1.0.0 -> 1.1.0 and the start failed: the newest snapshot is not marked.
+      client.send({ type: 'env_history', workerid: uuid });
+      const { found: history } = await readUntil(client, 'env_history');
+      expect(history.snapshots[0].started).toBe(false);
+      expect(history.snapshots[0].packages).toEqual(expect.arrayContaining(['funcnodes-worker==1.1.0']));
+      const lastGood = history.snapshots.find((s) => s.started)!;
+      expect(lastGood.packages).toEqual(expect.arrayContaining(['funcnodes-worker==1.0.0']));
+      client.send({ type: 'env_rollback', workerid: uuid });
+      const { found: done } = await readUntil(client, 'env_rolled_back', 120_000);
+      expect(done.snapshot).toBe(lastGood.id);
+      expect(await installedVersions(venvPython(m, uuid))).toMatchObject({ 'funcnodes-worker': '1.0.0' });
+      await readUntil(client, 'progress'); // reset
+    } finally {
+      await editConfig(m.workersDir, uuid, (c) => {
+        delete c.standin;
+      });
+    }
+  }, 120_000);
+
+  it('a start that fails after an update that changed nothing does not name the rollback', async () => {
     await editConfig(m.workersDir, uuid, (c) => {
-      delete c.standin;
+      // funcnodes is already the newest: pip runs and says "Requirement already satisfied".
+      c.update_on_startup = { funcnodes: true, 'funcnodes-core': false, 'funcnodes-worker': false };
+      c.standin = { exit_at: 'start', exit_code: 1 };
     });
+    try {
+      const linesBefore = updateLines(m).length;
+      const run = await start(client, uuid);
+      expect(run.ok).toBe(false);
+      expect(updateLines(m)).toHaveLength(linesBefore + 1);
+      expect(texts(run.frames)).toContain('updating funcnodes');
+      expect(run.error).toMatch(new RegExp(`^Could not activate worker with id ${uuid}\\. The worker process exited during start \\(code 1\\)\\.`));
+      expect(run.error).not.toMatch(/rollback|updated just before/);
+    } finally {
+      await editConfig(m.workersDir, uuid, (c) => {
+        delete c.standin;
+      });
+    }
   }, 120_000);
 
   it('a start that fails after an update that failed does not name the rollback (nothing was changed)', async () => {
@@ -281,6 +324,8 @@ describe('a worker in its own venv (pip, offline)', () => {
     const run = await start(client, uuid);
     expect(run.ok).toBe(false);
     expect(run.error).toMatch(new RegExp(`^Could not activate worker with id ${uuid}\\. Its virtual environment .* is broken: .*bin/python is missing`));
+    // The repair command names this worker (it once printed a literal <uuid>).
+    expect(run.error).toContain(`"fnwm worker --uuid ${uuid} pip install funcnodes"`);
   }, 120_000);
 });
 

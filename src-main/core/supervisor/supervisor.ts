@@ -68,7 +68,12 @@ export interface SupervisorOptions {
   names?: (pid: number, uuid: string) => boolean | undefined;
   now?: () => number;
   /** Runs before each requested spawn: a venv's check and updates. Its note is added to a start failure. */
-  prepareStart?: (config: WorkerConfig, report: (message: ProgressMessage) => void, signal: AbortSignal) => Promise<{ note?: string }>;
+  /** `onStarted` runs once the worker answers (the env snapshot it started with is marked good). */
+  prepareStart?: (
+    config: WorkerConfig,
+    report: (message: ProgressMessage) => void,
+    signal: AbortSignal,
+  ) => Promise<{ note?: string; onStarted?: () => Promise<void> }>;
 }
 
 interface Slot {
@@ -85,6 +90,8 @@ interface Slot {
   prepare?: AbortController;
   /** The prepare step's note for a start that then fails (e.g. "its environment was just updated"). */
   note?: string;
+  /** The prepare step's action for a start that succeeds. */
+  onStarted?: () => Promise<void>;
   /** The worker's last output when its start went wrong (read before we ended it, so it shows why). */
   failureOutput?: Promise<string[]>;
   child?: { pid: number; release: () => void };
@@ -530,7 +537,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       slot.lastRunstate = undefined;
     }
     if (before.kind === 'starting' && state.kind !== 'active') slot.failureOutput = this.lastOutput(slot);
-    if (state.kind === 'preparing') slot.failureOutput = undefined;
+    if (state.kind === 'preparing') {
+      slot.failureOutput = undefined;
+      slot.onStarted = undefined;
+    }
+    if (before.kind === 'starting' && state.kind === 'active' && slot.onStarted) {
+      const onStarted = slot.onStarted;
+      slot.onStarted = undefined;
+      onStarted().catch((err: unknown) => this.opts.log.warn(`Worker ${slot.uuid}: could not record its environment as started: ${(err as Error).message}`));
+    }
     const proc = runningProc(state);
     if (proc && !proc.owned && runningProc(before)?.pid !== proc.pid) this.logs.follow(slot.files.raw);
     if (!proc && runningProc(before)) this.logs.unfollow(slot.uuid);
@@ -603,8 +618,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
             const read = await registry.read(slot.uuid);
             if (!read.ok) throw new SupervisorError(`its JSON ${read.reason}`);
             abort.signal.throwIfAborted();
-            const { note } = (await this.opts.prepareStart?.(read.config, report, abort.signal)) ?? {};
+            const { note, onStarted } = (await this.opts.prepareStart?.(read.config, report, abort.signal)) ?? {};
             slot.note = note;
+            slot.onStarted = onStarted;
             feed({ type: 'prepared', attempt: effect.attempt, note: note ?? null });
           } catch (err) {
             if (abort.signal.aborted) return;
