@@ -439,6 +439,8 @@ describe('with uv (a stand-in that records its arguments: uv cannot be installed
         'add funcnodes funcnodes-core funcnodes-worker fn-dep-a fn-dep-b>=1.0',
         'lock --upgrade-package funcnodes --upgrade-package funcnodes-core --upgrade-package funcnodes-worker --upgrade-package fn-dep-a',
         'sync',
+        // The versions after the update: a rollback target, marked once the start succeeds.
+        `pip freeze --python ${venvPy}`,
       ]);
       await stop(c1, one.uuid);
 
