@@ -10,7 +10,7 @@ import { rmSync, watch } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ClientTimeoutError, ManagerClient } from '../src-main/core/client.js';
+import { ClientTimeoutError, ManagerClient } from '../src-main/core/hub/client.js';
 import { cpuSeconds, freePort, killProcessesUsing, launchManager, rssBytes, splitCommand, type ManagerProcess } from './processes.js';
 import { summarize, type Summary } from './stats.js';
 import { newUuid, standinBootMs, workerFile, workerJson, writeWorkerAtomic, writeWorkers } from './workers.js';

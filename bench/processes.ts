@@ -6,8 +6,8 @@ import { spawn, execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ManagerClient } from '../src-main/core/client.js';
-import { signalTree, terminateTree } from '../src-main/core/process-tree.js';
+import { ManagerClient } from '../src-main/core/hub/client.js';
+import { signalTree, terminateTree } from '../src-main/core/supervisor/process-tree.js';
 
 /**
  * Splits a command template into words as a POSIX shell would for plain words, '…' and "…" quotes and

@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { probeWorker } from '../src-main/core/liveness.js';
-import type { WorkerConfig } from '../src-main/core/protocol.js';
-import { terminateTree } from '../src-main/core/process-tree.js';
+import { probeWorker } from '../src-main/core/supervisor/liveness.js';
+import type { WorkerConfig } from '../src-shared/protocol.js';
+import { terminateTree } from '../src-main/core/supervisor/process-tree.js';
 
 export const newUuid = (): string => randomUUID().replaceAll('-', '');
 

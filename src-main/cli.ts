@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** `fnwm`: the headless Workermanager and its command-line client. */
 import { fileURLToPath } from 'node:url';
-import { CliError, runCli } from './cli/commands.js';
+import { runCli } from './cli/commands.js';
+import { CliError } from './cli/io.js';
 
 // `fnwm worker list | head`: a reader that stops early ends the command quietly, as SIGPIPE would; a
 // manager in the foreground (it logs to stderr) keeps running and stops its workers as usual.

@@ -8,7 +8,7 @@ import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ManagerClient, probeManager } from '../src-main/core/client.js';
+import { ManagerClient, probeManager } from '../src-main/core/hub/client.js';
 import {
   assertCliBuilt,
   CLI,
@@ -494,17 +494,17 @@ describe('worker commands against a running manager', () => {
     const json = await run('worker', '--uuid', uuid, 'status', '--json');
     expectOk(json);
     expect(JSON.parse(json.stdout)).toMatchObject({ uuid, name: 'life', state: 'active', pid: pid1, adopted: false, exit: null });
-    expect(statusLines).toContain('  restart on-failure, autostart off');
+    expect(statusLines).toContain('  restart on-failure, autostart never');
     // set: the additive set_worker_options, stored in the worker JSON beside the keys the Python tools own.
-    const set = await run('worker', '--name', 'life', 'set', 'restart=always', 'autostart=on');
+    const set = await run('worker', '--name', 'life', 'set', 'restart=always', 'autostart=always');
     expectOk(set);
-    expect(set.stdout.trim()).toBe(`Worker ${uuid}: restart always, autostart on`);
-    expect((await workerJson(uuid)).workermanager).toEqual({ restart: 'always', autostart: true });
-    expect(lines((await run('worker', '--name', 'life', 'status')).stdout)).toContain('  restart always, autostart on');
-    expectOk(await run('worker', '--name', 'life', 'set', 'restart=on-failure', 'autostart=off'));
+    expect(set.stdout.trim()).toBe(`Worker ${uuid}: restart always, autostart always`);
+    expect(await workerJson(uuid)).toMatchObject({ autostart: 'always', workermanager: { restart: 'always' } });
+    expect(lines((await run('worker', '--name', 'life', 'status')).stdout)).toContain('  restart always, autostart always');
+    expectOk(await run('worker', '--name', 'life', 'set', 'restart=on-failure', 'autostart=never'));
     const badSet = await run('worker', '--name', 'life', 'set', 'restart=sometimes');
     expect(badSet.exitCode).toBe(1);
-    expect(badSet.stderr).toContain('fnwm: Cannot set "restart=sometimes": use restart=never|on-failure|always or autostart=true|false');
+    expect(badSet.stderr).toContain('fnwm: Cannot set "restart=sometimes": use restart=never|on-failure|always and/or autostart=never|always|unless-stopped');
     const logs = await run('worker', '--name', 'life', 'logs');
     expectOk(logs);
     expect(logs.stdout).toContain(`--uuid ${uuid} start`);

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { createUiHandler } from '../src-main/core/ui-server.js';
+import { createUiHandler } from '../src-main/core/hub/ui-server.js';
 import { launchChromium, RENDERER_DIR, requireRendererBuild } from './helpers/browser.js';
 import { createWorker, startTestManager, waitFor } from './helpers/manager.js';
 
@@ -22,11 +22,15 @@ it('sets a worker\'s restart policy and autostart from its row', async () => {
     await expect.poll(() => button.textContent()).toBe('on-failure');
     await button.click();
     await page.getByRole('combobox', { name: 'Restart policy of tuned' }).selectOption('always');
-    await page.getByRole('checkbox', { name: 'Autostart tuned' }).check();
+    await page.getByRole('combobox', { name: 'Autostart of tuned' }).selectOption('unless-stopped');
     const file = path.join(m.workersDir, `worker_${uuid}.json`);
-    const stored = async () => (JSON.parse(await readFile(file, 'utf8')) as { workermanager?: unknown }).workermanager;
-    await waitFor(async () => JSON.stringify(await stored()) === JSON.stringify({ restart: 'always', autostart: true }), 5000, 'the options in the worker JSON');
-    await expect.poll(() => button.textContent()).toBe('always, autostart');
+    const stored = async () => {
+      const json = JSON.parse(await readFile(file, 'utf8')) as { workermanager?: unknown; autostart?: unknown };
+      return { workermanager: json.workermanager, autostart: json.autostart };
+    };
+    const expected = JSON.stringify({ workermanager: { restart: 'always' }, autostart: 'unless-stopped' });
+    await waitFor(async () => JSON.stringify(await stored()) === expected, 5000, 'the options in the worker JSON');
+    await expect.poll(() => button.textContent()).toBe('always, autostart unless-stopped');
   } finally {
     await browser.close();
     await m.close();

@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ManagerClient, probeManager } from '../src-main/core/client.js';
-import { parseManagerFrame, type WorkerStatusMessage } from '../src-main/core/protocol.js';
+import { ManagerClient, probeManager } from '../src-main/core/hub/client.js';
+import { parseManagerFrame, type WorkerStatusMessage } from '../src-shared/protocol.js';
 import { collect, makeTempDir, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
 import { standinPython } from './helpers/standin.js';
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandText, LAUNCHER, workerCommand } from '../src-main/core/python-env/launcher.js';
-import type { WorkerConfig } from '../src-main/core/protocol.js';
+import type { WorkerConfig } from '../src-shared/protocol.js';
 import { makeTempDir } from './helpers/manager.js';
 import { standinPython } from './helpers/standin.js';
 

@@ -7,10 +7,10 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isPidAlive } from '../src-main/core/liveness.js';
-import { terminateTree } from '../src-main/core/process-tree.js';
-import type { ManagerClient } from '../src-main/core/client.js';
-import type { WorkerConfig, WorkerStatusMessage } from '../src-main/core/protocol.js';
+import { isPidAlive } from '../src-main/core/supervisor/liveness.js';
+import { terminateTree } from '../src-main/core/supervisor/process-tree.js';
+import type { ManagerClient } from '../src-main/core/hub/client.js';
+import type { WorkerConfig, WorkerStatusMessage } from '../src-shared/protocol.js';
 import { collect, createWorker as createWorkerIn, messageOf, readReset, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
 import { spawnStandin, standinArgs, type StandinOptions } from './helpers/standin.js';
 

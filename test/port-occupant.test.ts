@@ -1,7 +1,7 @@
-/** Who holds a port (src-main/core/port-occupant.ts): a real second manager, a real plain TCP listener, nobody. */
+/** Who holds a port (src-main/core/service/port-occupant.ts): a real second manager, a real plain TCP listener, nobody. */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { describeOccupant, identifyPortOccupant, listeningProcess } from '../src-main/core/port-occupant.js';
+import { describeOccupant, identifyPortOccupant, listeningProcess } from '../src-main/core/service/port-occupant.js';
 import { startTestManager, type TestManager } from './helpers/manager.js';
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exitText, isRunningState, isValidWorkerId, parseClientFrame, parseManagerFrame, progress, RESET_PROGRESS } from '../src-main/core/protocol.js';
+import { exitText, isRunningState, isValidWorkerId, parseClientFrame, parseManagerFrame, progress, RESET_PROGRESS } from '../src-shared/protocol.js';
 
 describe('parseClientFrame', () => {
   it('matches plain commands exactly, case-sensitive and untrimmed', () => {
@@ -42,7 +42,14 @@ describe('parseClientFrame', () => {
       ok: true,
       request: { type: 'new_worker', options: { uuid: 'fixed1', reference: 'ref_1', copyLib: true, copyNS: true, host: '127.0.0.1', port: 9400 } },
     });
-    for (const kwargs of ['[]', '"x"', '{"name":3}', '{"uuid":"x/../../evil"}', '{"uuid":"../evil"}', '{"copyLib":"yes"}', '{"in_venv":"1"}', '{"workertype":"Evil"}', '{"port":70000}', '{"reference":"a.b"}']) {
+    // FuncNodes >= 1.7 takes `autostart` as a policy or a boolean (true is unless-stopped).
+    for (const [given, policy] of [['"always"', 'always'], ['true', 'unless-stopped'], ['false', 'never']] as const) {
+      expect(parseClientFrame(`{"type":"new_worker","kwargs":{"autostart":${given}}}`)).toEqual({
+        ok: true,
+        request: { type: 'new_worker', options: { copyLib: false, copyNS: false, autostart: policy } },
+      });
+    }
+    for (const kwargs of ['[]', '"x"', '{"name":3}', '{"uuid":"x/../../evil"}', '{"uuid":"../evil"}', '{"copyLib":"yes"}', '{"in_venv":"1"}', '{"workertype":"Evil"}', '{"port":70000}', '{"reference":"a.b"}', '{"autostart":"sometimes"}']) {
       const result = parseClientFrame(`{"type":"new_worker","kwargs":${kwargs}}`);
       expect(result.ok, kwargs).toBe(false);
       expect(result.ok === false && result.silent, kwargs).toBe(false);

@@ -8,8 +8,8 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { ManagerClient } from '../src-main/core/client.js';
-import type { ParsedManagerFrame, ProgressMessage, WorkerConfig } from '../src-main/core/protocol.js';
+import type { ManagerClient } from '../src-main/core/hub/client.js';
+import type { ParsedManagerFrame, ProgressMessage, WorkerConfig } from '../src-shared/protocol.js';
 import { inspectPython, MIN_PYTHON } from '../src-main/core/python-env/discovery.js';
 import { throttleLines } from '../src-main/core/python-env/installer.js';
 import {

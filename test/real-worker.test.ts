@@ -6,9 +6,9 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManagerClient } from '../src-main/core/client.js';
-import { isPidAlive } from '../src-main/core/liveness.js';
-import type { WorkerConfig } from '../src-main/core/protocol.js';
+import { ManagerClient } from '../src-main/core/hub/client.js';
+import { isPidAlive } from '../src-main/core/supervisor/liveness.js';
+import type { WorkerConfig } from '../src-shared/protocol.js';
 import { assertCliBuilt, fnwm, show } from './helpers/cli.js';
 import { activateWorker, createWorker, deactivateWorker, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
 import { realFuncnodes, type RealFuncnodes } from './helpers/real-funcnodes.js';
@@ -156,8 +156,10 @@ describe('a JSON array in the workers dir', () => {
       expect(doctor.stdout).toContain(`problem: ${array} is not a worker config (a JSON object with "type"): FuncNodes' CLI cannot start any worker while it is there`);
       const logBefore = (await readFile(path.join(m.workersDir, `worker_${uuid}`, 'worker.log'), 'utf8').catch(() => '')).length;
       const started = await activateWorker(client, uuid);
-      expect(started.error).toBe(`Could not activate worker with id ${uuid}.`);
-      expect(m.logs.some((line) => line.includes(`set_active ${uuid} failed: the worker process exited during start (code 1)`))).toBe(true);
+      // The original's sentence, then why: the exit, the worker's last words, and the file to blame.
+      expect(started.error).toMatch(new RegExp(`^Could not activate worker with id ${uuid}\\. The worker process exited during start \\(code 1\\)\\. Its last output: `));
+      expect(started.error).toContain('TypeError: list indices must be integers or slices, not str');
+      expect(started.error).toContain('worker_array.json is not a JSON object');
       const output = (await readFile(path.join(m.workersDir, `worker_${uuid}`, 'worker.log'), 'utf8')).slice(logBefore);
       expect(output).toContain('TypeError: list indices must be integers or slices, not str');
     } finally {

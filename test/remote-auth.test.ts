@@ -1,5 +1,5 @@
 /**
- * Token authentication for a manager bound beyond loopback (src-main/core/remote-auth.ts), with a real
+ * Token authentication for a manager bound beyond loopback (src-main/core/hub/remote-auth.ts), with a real
  * non-loopback peer: the clients run in a network namespace joined to the host by a veth pair
  * (test/helpers/netns.ts). Loopback binds are unchanged (the protocol tests run on 127.0.0.1 without any token).
  */
@@ -9,8 +9,8 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authSettings, isLoopbackPeer, readToken, requestToken, TOKEN_FILE } from '../src-main/core/remote-auth.js';
-import { tokenProtocols } from '../src-main/core/token-protocol.js';
+import { authSettings, isLoopbackPeer, readToken, requestToken, TOKEN_FILE } from '../src-main/core/hub/remote-auth.js';
+import { tokenProtocols } from '../src-shared/token-protocol.js';
 import { assertCliBuilt, cliEnv, fnwm, lines, show } from './helpers/cli.js';
 import { createWorker, makeTempDir, startTestManager, type TestManager } from './helpers/manager.js';
 import { canMakeNamespace, makePeerNamespace, type PeerNamespace } from './helpers/netns.js';

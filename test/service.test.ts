@@ -7,8 +7,8 @@ import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger } from '../src-main/core/log.js';
-import { KILL_FILE, startManagerService } from '../src-main/core/service.js';
+import { createLogger } from '../src-main/core/logs/log.js';
+import { KILL_FILE, startManagerService } from '../src-main/core/service/service.js';
 import { exitWithin, freePort } from './helpers/cli.js';
 import { makeTempDir, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
 

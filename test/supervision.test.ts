@@ -6,11 +6,11 @@
 import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ManagerClient } from '../src-main/core/client.js';
-import { isPidAlive, probeWorker } from '../src-main/core/liveness.js';
-import { createLogger } from '../src-main/core/log.js';
-import type { ManagerInfoMessage, WorkerConfig, WorkerRuntime, WorkerStatesMessage } from '../src-main/core/protocol.js';
-import { startManagerService } from '../src-main/core/service.js';
+import { ManagerClient } from '../src-main/core/hub/client.js';
+import { isPidAlive, probeWorker } from '../src-main/core/supervisor/liveness.js';
+import { createLogger } from '../src-main/core/logs/log.js';
+import type { ManagerInfoMessage, WorkerConfig, WorkerRuntime, WorkerStatesMessage } from '../src-shared/protocol.js';
+import { startManagerService } from '../src-main/core/service/service.js';
 import { assertCliBuilt, cliEnv, exitWithin, startForeground } from './helpers/cli.js';
 import {
   collect,
@@ -316,7 +316,7 @@ describe('adoption and shutdown', () => {
     await m.service.stop('test');
     // In parallel, each was given up on before any exited; one after another, the first exits before the second is asked.
     const line = (uuid: string, text: RegExp) => m.logs.findIndex((l) => l.includes(uuid) && text.test(l));
-    const givenUp = uuids.map((uuid) => line(uuid, /still running 1000 ms after the stop command/));
+    const givenUp = uuids.map((uuid) => line(uuid, /still running 1 s after the stop command/));
     const exited = uuids.map((uuid) => line(uuid, /\) exited \(/));
     expect([...givenUp, ...exited].every((i) => i >= 0), m.logs.join('\n')).toBe(true);
     expect(Math.max(...givenUp), 'stopped one after another').toBeLessThan(Math.min(...exited));

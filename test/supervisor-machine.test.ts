@@ -255,14 +255,14 @@ const rows: Row[] = [
   { name: 'active (ours) + exit code 0 (the web UI stopped it) → inactive, no restart', from: S.active(), event: { type: 'exited', pid: 100, code: 0, signal: null }, to: { kind: 'inactive' }, never: ['arm'] },
   {
     name: 'active (ours), always + exit code 0 → inactive, no restart',
-    from: S.active(ours(), { options: { restart: 'always', autostart: false } }),
+    from: S.active(ours(), { options: { restart: 'always', autostart: 'never' } }),
     event: { type: 'exited', pid: 100, code: 0, signal: null },
     to: { kind: 'inactive' },
     never: ['arm'],
   },
   {
     name: 'active (ours), never + exit code 1 → crashed',
-    from: S.active(ours(), { options: { restart: 'never', autostart: false } }),
+    from: S.active(ours(), { options: { restart: 'never', autostart: 'never' } }),
     event: { type: 'exited', pid: 100, code: 1, signal: null },
     to: { kind: 'crashed', reason: 'exited unexpectedly (code 1)' },
     never: ['arm'],
@@ -276,7 +276,7 @@ const rows: Row[] = [
   },
   {
     name: 'active (ours), always + SIGTERM from someone → backoff',
-    from: S.active(ours(), { options: { restart: 'always', autostart: false } }),
+    from: S.active(ours(), { options: { restart: 'always', autostart: 'never' } }),
     event: { type: 'exited', pid: 100, code: null, signal: 'SIGTERM' },
     to: { kind: 'backoff' },
     effects: [arm('backoff', 1_000)],
@@ -386,7 +386,7 @@ const rows: Row[] = [
   { name: 'closing + start → refused', from: S.inactive({ closing: true }), event: { type: 'start', id: 1, requested: true }, to: { kind: 'inactive' }, effects: [settle([1], 'the Workermanager is shutting down')] },
 
   // ---- options
-  { name: 'options → stored', from: S.active(), event: { type: 'options', options: { restart: 'always', autostart: true } }, to: { kind: 'active', options: { restart: 'always', autostart: true } } },
+  { name: 'options → stored', from: S.active(), event: { type: 'options', options: { restart: 'always', autostart: 'always' } }, to: { kind: 'active', options: { restart: 'always', autostart: 'always' } } },
 
   // ---- refused transitions: logged, state unchanged, never thrown
   { name: 'inactive + stop deadline → refused', from: S.inactive(), event: { type: 'deadline', timer: 'stop' }, to: { kind: 'inactive' }, effects: [{ type: 'rejected', state: 'inactive', event: 'deadline', why: 'no stop in the asked phase' }] },

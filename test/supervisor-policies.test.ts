@@ -2,13 +2,13 @@
  * Restart policy, backoff, crash loop and autostart (additive), through the real hub with the stand-in
  * worker as real processes.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ManagerClient } from '../src-main/core/client.js';
-import { isPidAlive } from '../src-main/core/liveness.js';
+import type { ManagerClient } from '../src-main/core/hub/client.js';
+import { isPidAlive } from '../src-main/core/supervisor/liveness.js';
 import WebSocket from 'ws';
-import { workerUrl, type WorkerConfig } from '../src-main/core/protocol.js';
+import { workerUrl, type WorkerConfig } from '../src-shared/protocol.js';
 import {
   createWorker,
   killWorkers,
@@ -103,7 +103,7 @@ describe('restart policy', () => {
     await watch(client);
     const uuid = await createWorker(client, m.workersDir, 'web-ui');
     client.send({ type: 'set_worker_options', workerid: uuid, restart: 'always' });
-    expect((await readUntil(client, 'worker_options')).found).toEqual({ type: 'worker_options', uuid, restart: 'always', autostart: false });
+    expect((await readUntil(client, 'worker_options')).found).toEqual({ type: 'worker_options', uuid, restart: 'always', autostart: 'never' });
     const pid = await activate(client, uuid);
     const config = m.service.supervisor.find(uuid)!.config;
     await stopFromWebUi(config);
@@ -119,10 +119,17 @@ describe('restart policy', () => {
     const m = await start();
     const client = await m.connect();
     const uuid = await createWorker(client, m.workersDir, 'opts', { boot_delay: 0.1 });
+    // `true` means what it means to FuncNodes (normalize_autostart_policy): unless-stopped.
     client.send({ type: 'set_worker_options', workerid: uuid, autostart: true });
-    expect((await readUntil(client, 'worker_options')).found).toEqual({ type: 'worker_options', uuid, restart: 'on-failure', autostart: true });
+    expect((await readUntil(client, 'worker_options')).found).toEqual({ type: 'worker_options', uuid, restart: 'on-failure', autostart: 'unless-stopped' });
     const json = JSON.parse(await readFile(path.join(m.workersDir, `worker_${uuid}.json`), 'utf8')) as Record<string, unknown>;
-    expect(json).toMatchObject({ uuid, name: 'opts', standin: { boot_delay: 0.1 }, workermanager: { restart: 'on-failure', autostart: true } });
+    // Autostart is FuncNodes' own top-level key; the restart policy is ours, under `workermanager`.
+    expect(json).toMatchObject({ uuid, name: 'opts', standin: { boot_delay: 0.1 }, autostart: 'unless-stopped', workermanager: { restart: 'on-failure' } });
+    expect(json.workermanager).toEqual({ restart: 'on-failure' });
+    client.send({ type: 'set_worker_options', workerid: uuid, autostart: 'sometimes' });
+    expect((await readUntil(client, 'error')).found.message).toBe(
+      'Invalid set_worker_options request: "autostart" must be one of never, always, unless-stopped (or true, false), got "sometimes".',
+    );
     client.send({ type: 'set_worker_options', workerid: uuid, restart: 'sometimes' });
     expect((await readUntil(client, 'error')).found.message).toBe('Invalid set_worker_options request: "restart" must be one of never, on-failure, always, got "sometimes".');
     client.send({ type: 'set_worker_options', workerid: 'nobody', restart: 'never' });
@@ -139,17 +146,18 @@ describe('autostart', () => {
       // Ports of their own: a second stand-in finding the first one's port taken on 127.0.0.1 may bind it on ::1.
       const cold = await createWorker(client, first.workersDir, 'cold', undefined, { port: first.ports.start + 10 });
       const warm = await createWorker(client, first.workersDir, 'warm', undefined, { port: first.ports.start + 20 });
-      for (const uuid of [cold, warm]) {
-        client.send({ type: 'set_worker_options', workerid: uuid, autostart: true });
-        await readUntil(client, 'worker_options');
-      }
+      // One as FuncNodes' own CLI writes it (`funcnodes worker new --autostart`), one set through our hub.
+      const coldJson = path.join(first.workersDir, `worker_${cold}.json`);
+      await writeFile(coldJson, JSON.stringify({ ...(JSON.parse(await readFile(coldJson, 'utf8')) as object), autostart: 'unless-stopped' }));
+      client.send({ type: 'set_worker_options', workerid: warm, autostart: 'always' });
+      await readUntil(client, 'worker_options');
       const warmPid = await activate(client, warm);
       await first.service.stop('test');
 
       const second = await start({ dir });
       // Autostart runs after the first scan: it is under way or done when the manager is ready.
       await waitFor(() => second.service.supervisor.find(cold)?.active === true, 20_000, 'the autostarted worker to run');
-      expect(second.service.supervisor.describe(cold)).toMatchObject({ state: 'active', adopted: false, autostart: true });
+      expect(second.service.supervisor.describe(cold)).toMatchObject({ state: 'active', adopted: false, autostart: 'unless-stopped' });
       // The one still running was adopted, not spawned again.
       expect(second.service.supervisor.describe(warm)).toMatchObject({ state: 'active', adopted: true, pid: warmPid });
       expect(spawns(second, warm)).toBe(0);

@@ -7,8 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ManagerClient } from '../src-main/core/client.js';
-import { isPidAlive } from '../src-main/core/liveness.js';
+import type { ManagerClient } from '../src-main/core/hub/client.js';
+import { isPidAlive } from '../src-main/core/supervisor/liveness.js';
 import { collect, createWorker, makeTempDir, readReset, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
 
 const managers: TestManager[] = [];

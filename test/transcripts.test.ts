@@ -13,8 +13,8 @@ import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { ManagerClient } from '../src-main/core/client.js';
-import { isPidAlive } from '../src-main/core/liveness.js';
+import type { ManagerClient } from '../src-main/core/hub/client.js';
+import { isPidAlive } from '../src-main/core/supervisor/liveness.js';
 import { collect, createWorker, killWorkers, makeTempDir, readUntil, startTestManager, waitFor, type TestManager, type TestManagerOptions } from './helpers/manager.js';
 import { spawnStandin, standinArgs, standinEnv, workerPaths, type StandinProcess } from './helpers/standin.js';
 import {

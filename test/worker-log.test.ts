@@ -6,11 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { appendFileSync, closeSync } from 'node:fs';
-import { appendFile, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import ts from 'typescript';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_LINE_LENGTH, TRUNCATED_MARK, WorkerLog, type WorkerLogOptions } from '../src-main/core/worker-log.js';
+import { MAX_LINE_LENGTH, TRUNCATED_MARK, WorkerLog, type WorkerLogOptions } from '../src-main/core/logs/worker-log.js';
 import { makeTempDir, waitFor } from './helpers/manager.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -18,7 +18,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const CORE_DIR = path.join(import.meta.dirname, '../src-main/core');
+const REPO_DIR = path.join(import.meta.dirname, '..');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -257,17 +257,19 @@ describe('stop', () => {
     // too (once the last read flushed the partial line).
     const dir = await makeTempDir('fnwm-log-alive-');
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    for (const name of ['worker-log', 'log', 'protocol']) {
-      const source = await readFile(path.join(CORE_DIR, `${name}.ts`), 'utf8');
+    // The modules it needs, transpiled into the same tree so their relative imports resolve.
+    for (const name of ['src-main/core/logs/worker-log', 'src-main/core/logs/log', 'src-shared/protocol', 'src-shared/address']) {
+      const source = await readFile(path.join(REPO_DIR, `${name}.ts`), 'utf8');
       const { outputText } = ts.transpileModule(source, {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
       });
+      await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
       await writeFile(path.join(dir, `${name}.js`), outputText);
     }
     await writeFile(path.join(dir, 'package.json'), '{"type":"module"}');
     const script = `
       import { closeSync, appendFileSync } from 'node:fs';
-      import { WorkerLog } from './worker-log.js';
+      import { WorkerLog } from './src-main/core/logs/worker-log.js';
       const [file, mode] = process.argv.slice(2);
       const log = new WorkerLog({ file, pollMs: 200, partialFlushMs: 600000 });
       closeSync(log.openForChild());

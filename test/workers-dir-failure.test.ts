@@ -7,8 +7,8 @@ import type * as FsPromises from 'node:fs/promises';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger } from '../src-main/core/log.js';
-import { Registry } from '../src-main/core/registry.js';
+import { createLogger } from '../src-main/core/logs/log.js';
+import { Registry } from '../src-main/core/registry/registry.js';
 import { collect, createWorker, makeTempDir, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
 
 const failing = vi.hoisted(() => ({ dir: undefined as string | undefined, code: 'EMFILE' }));

@@ -5,8 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { APP_ORIGIN } from '../core/service.js';
-import { CONTENT_TYPES, pagePolicy, resolveFile } from '../core/ui-server.js';
+import { APP_ORIGIN } from '../core/service/service.js';
+import { CONTENT_TYPES, pagePolicy, resolveFile } from '../core/hub/ui-server.js';
 
 const origin = new URL(APP_ORIGIN);
 export const APP_SCHEME = origin.protocol.slice(0, -1);

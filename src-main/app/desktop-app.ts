@@ -6,11 +6,12 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { App, BrowserWindow, BrowserWindowConstructorOptions, Dialog, Menu, Shell, Tray } from 'electron';
-import { ManagerClient, UnauthorizedError } from '../core/client.js';
-import type { Logger } from '../core/log.js';
-import { portTakenBy, type PortOccupant } from '../core/port-occupant.js';
-import { exitText, isRunningState, type ManagerMessage, type WorkerIdRequestType, type WorkerRuntime, type WorkerStatesMessage } from '../core/protocol.js';
-import { startManagerService, type ManagerService, type ServiceOptions } from '../core/service.js';
+import { ManagerClient, UnauthorizedError } from '../core/hub/client.js';
+import type { Logger } from '../core/logs/log.js';
+import { portTakenBy, type PortOccupant } from '../core/service/port-occupant.js';
+import { exitText, isRunningState, type ManagerMessage, type WorkerIdRequestType, type WorkerRuntime, type WorkerStatesMessage } from '../../src-shared/protocol.js';
+import { startManagerService, type ManagerService, type ServiceOptions } from '../core/service/service.js';
+import { editorUrl } from '../../src-shared/editor-path.js';
 import { APP_ENTRY_URL, createAppProtocolHandler } from './app-protocol.js';
 import { createIpc, type IpcMainSlice } from './ipc.js';
 import type { AppInfo } from './ipc-channels.js';
@@ -420,6 +421,18 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
       });
   }
 
+  /**
+   * The editor page waits for its worker to be listed active, so it opens at once, beside the start. In the
+   * system browser: the editor is a full web app (its own CSP, eval, worker sockets) that the app's locked
+   * window must not host.
+   */
+  function openEditor(uuid: string): void {
+    if (target.managerUrl === '') return;
+    const tracked = workers.get(uuid);
+    if (tracked && !isRunningState(tracked.state)) workerAction(uuid, 'start');
+    void shell.openExternal(editorUrl(target.managerUrl, uuid)).catch((err: unknown) => log.warn(`Cannot open the editor: ${(err as Error).message}`));
+  }
+
   function showLogs(uuid: string): void {
     const tracked = service?.supervisor.find(uuid);
     if (!service || !tracked) return;
@@ -490,6 +503,7 @@ export async function runDesktopApp(deps: DesktopDeps): Promise<DesktopApp | und
     takeOver: () => void takeOver(),
     worker: workerAction,
     showLogs,
+    openEditor,
     newWorker: showWindow,
     openWindow: showWindow,
     setStartAtLogin: (enabled) => void setStartAtLogin(enabled).catch((err: unknown) => log.error(`Start at login: ${(err as Error).message}`)),

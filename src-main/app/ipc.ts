@@ -4,7 +4,7 @@
  * checklist item 17). Arguments arrive as `unknown`: each handler validates its own.
  */
 import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
-import type { Logger } from '../core/log.js';
+import type { Logger } from '../core/logs/log.js';
 import type { IpcChannel, IpcChannels } from './ipc-channels.js';
 import { isAppUrl } from './app-protocol.js';
 

@@ -4,8 +4,8 @@
  * Electron puts into argv are ignored.
  */
 import { parseArgs } from 'node:util';
-import type { ConfigOverrides } from '../core/config.js';
-import type { AuthOptions } from '../core/remote-auth.js';
+import type { ConfigOverrides } from '../core/registry/config.js';
+import type { AuthOptions } from '../core/hub/remote-auth.js';
 
 export interface LaunchOptions {
   hidden: boolean;

@@ -5,7 +5,7 @@
 import { readFile, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { App } from 'electron';
-import { writeFileAtomic } from '../core/registry.js';
+import { writeFileAtomic } from '../core/registry/registry.js';
 
 export interface LoginItem {
   get(): Promise<boolean>;

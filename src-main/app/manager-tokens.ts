@@ -1,14 +1,14 @@
 /**
- * Access tokens of managers on other machines that the window uses (remote access, core/remote-auth.ts),
+ * Access tokens of managers on other machines that the window uses (remote access, core/hub/remote-auth.ts),
  * kept in the app's settings file (0600) per `host:port`, encrypted with Electron's safeStorage (the OS
  * keychain or secret service) where it is available, else as plain text in that file. A manager of this
  * machine's own config needs none stored: its token file is read.
  */
 import type { SafeStorage } from 'electron';
-import type { Logger } from '../core/log.js';
-import { loadSettings, type ConfigOverrides } from '../core/config.js';
-import { authSettings, readToken } from '../core/remote-auth.js';
-import { isLoopbackHostname } from '../core/token-protocol.js';
+import type { Logger } from '../core/logs/log.js';
+import { loadSettings, type ConfigOverrides } from '../core/registry/config.js';
+import { authSettings, readToken } from '../core/hub/remote-auth.js';
+import { isLoopbackHostname } from '../../src-shared/token-protocol.js';
 
 /** The part of Electron's safeStorage used here. */
 export type SecretBox = Pick<SafeStorage, 'isEncryptionAvailable' | 'encryptString' | 'decryptString'>;

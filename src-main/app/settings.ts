@@ -5,8 +5,8 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../core/log.js';
-import { writeJsonAtomic } from '../core/registry.js';
+import type { Logger } from '../core/logs/log.js';
+import { writeJsonAtomic } from '../core/registry/registry.js';
 
 export interface AppSettings {
   /** Start with only the tray icon, no window (as `--hidden`). */

@@ -3,8 +3,8 @@
  * re-attaches the menu on every change (Linux AppIndicator ignores clicks and shows nothing without one).
  */
 import type { MenuItemConstructorOptions } from 'electron';
-import type { PortOccupant } from '../core/port-occupant.js';
-import { exitText, isRunningState, type WorkerRuntime } from '../core/protocol.js';
+import type { PortOccupant } from '../core/service/port-occupant.js';
+import { exitText, isRunningState, type WorkerRuntime } from '../../src-shared/protocol.js';
 import type { AppSettings, WorkersOnQuit } from './settings.js';
 
 /** What the app's manager is doing; `client`: the window uses a manager this app did not start ("Use it"). */
@@ -37,6 +37,8 @@ export interface TrayActions {
   takeOver: () => void;
   worker: (uuid: string, action: WorkerAction) => void;
   showLogs: (uuid: string) => void;
+  /** Starts the worker unless it runs, and opens the FuncNodes editor for it in the system browser. */
+  openEditor: (uuid: string) => void;
   newWorker: () => void;
   openWindow: () => void;
   setStartAtLogin: (enabled: boolean) => void;
@@ -103,6 +105,7 @@ function workerItems(state: TrayState, actions: TrayActions): MenuItemConstructo
         { label: 'Start', enabled: !running, click: () => actions.worker(worker.uuid, 'start') },
         { label: 'Stop', enabled: running && !busy, click: () => actions.worker(worker.uuid, 'stop') },
         { label: 'Restart', enabled: !busy, click: () => actions.worker(worker.uuid, 'restart') },
+        { label: 'Open editor', enabled: !busy, click: () => actions.openEditor(worker.uuid) },
         { label: 'Show logs', click: () => actions.showLogs(worker.uuid) },
       ],
     };

@@ -8,9 +8,9 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { probeManager } from '../core/client.js';
-import { managerUrl, type ManagerSettings } from '../core/config.js';
-import type { IdentifyReply } from '../core/protocol.js';
+import { probeManager } from '../core/hub/client.js';
+import { managerUrl, type ManagerSettings } from '../core/registry/config.js';
+import type { IdentifyReply } from '../../src-shared/protocol.js';
 
 export class AutostartError extends Error {}
 

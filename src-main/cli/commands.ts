@@ -3,15 +3,18 @@
  * `startworkermanager` runs the manager in the foreground. Errors are one line on stderr and exit 1.
  */
 import { parseArgs } from 'node:util';
-import { ManagerClient, probeManager, UnauthorizedError } from '../core/client.js';
-import { formatDuration } from '../core/duration.js';
-import { isLoopbackHost } from '../core/hub.js';
-import { isPidAlive } from '../core/liveness.js';
-import { loadSettings, managerUrl, type ConfigOverrides, type ManagerSettings } from '../core/config.js';
-import { createLogger } from '../core/log.js';
-import { portTakenBy } from '../core/port-occupant.js';
-import { authSettings, readToken, type AuthOptions } from '../core/remote-auth.js';
+import { ManagerClient, probeManager, UnauthorizedError } from '../core/hub/client.js';
+import { formatDuration } from '../../src-shared/duration.js';
+import { isWildcardHost } from '../../src-shared/address.js';
+import { isLoopbackHost } from '../core/hub/hub.js';
+import { isPidAlive } from '../core/supervisor/liveness.js';
+import { loadSettings, managerUrl, type ConfigOverrides, type ManagerSettings } from '../core/registry/config.js';
+import { createLogger } from '../core/logs/log.js';
+import { portTakenBy } from '../core/service/port-occupant.js';
+import { authSettings, readToken, type AuthOptions } from '../core/hub/remote-auth.js';
 import {
+  AUTOSTART_POLICIES,
+  type AutostartPolicy,
   LOG_TAIL_LINES,
   WORKER_ID_PATTERN,
   workerUrl,
@@ -21,9 +24,11 @@ import {
   type RestartPolicy,
   type WorkerRuntime,
   type WorkerStatusMessage,
-} from '../core/protocol.js';
-import { startManagerService } from '../core/service.js';
+} from '../../src-shared/protocol.js';
+import { startManagerService } from '../core/service/service.js';
+import { editorUrl } from '../../src-shared/editor-path.js';
 import { AutostartError, ensureManager } from './autostart.js';
+import { allWorkers, CliError, findWorker, type CliIo } from './io.js';
 import { doctor } from './doctor.js';
 import { ENV_TOOLS, runInWorkerEnv, splitToolArgs, type EnvTool } from './worker-env.js';
 
@@ -41,7 +46,9 @@ Commands:
   worker new --name N [--not-in-venv] [--reference U] [--copy-lib] [--copy-ns]
   worker (--name N | --uuid U) start|stop|restart|delete
   worker (--name N | --uuid U) status [--json]          state, pid, uptime, last exit, last output lines
-  worker (--name N | --uuid U) set [restart=never|on-failure|always] [autostart=true|false]
+  worker (--name N | --uuid U) open [--print]           start it unless running, open the FuncNodes editor for it
+                                                        in the browser (--print: only print the URL)
+  worker (--name N | --uuid U) set [restart=never|on-failure|always] [autostart=never|always|unless-stopped]
                                                         restart policy after a crash; start with the manager
   worker (--name N | --uuid U) logs [--follow]          its last ${LOG_TAIL_LINES} output lines; --follow keeps printing
   worker (--name N | --uuid U) modules|py|pip <args…>   run funcnodes modules, python or pip in the worker's env
@@ -56,16 +63,6 @@ Worker commands start a headless Workermanager in the background when none answe
 Options: --dir the FuncNodes config dir (default $FUNCNODES_CONFIG_DIR or ~/.funcnodes),
 --host/--port the manager address (default from config.json worker_manager, localhost:9380),
 --token T the token of a manager on another machine (default: manager_token in the config dir).`;
-
-export class CliError extends Error {}
-
-export interface CliIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-  /** This CLI's script, for starting a manager in the background. */
-  cliScript: string;
-  env: Record<string, string | undefined>;
-}
 
 /** Generous: a start includes the worker's own boot, which the original allows 420 s. */
 const OPERATION_TIMEOUT_MS = 450_000;
@@ -94,6 +91,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       follow: { type: 'boolean', short: 'f' },
       json: { type: 'boolean' },
       to: { type: 'string' },
+      print: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -127,7 +125,7 @@ async function runClientCommand(
   settings: ManagerSettings,
   io: CliIo,
   positionals: string[],
-  values: { name?: string; uuid?: string; full?: boolean; 'not-in-venv'?: boolean; reference?: string; 'copy-lib'?: boolean; 'copy-ns'?: boolean; follow?: boolean; json?: boolean; to?: string },
+  values: { name?: string; uuid?: string; full?: boolean; 'not-in-venv'?: boolean; reference?: string; 'copy-lib'?: boolean; 'copy-ns'?: boolean; follow?: boolean; json?: boolean; to?: string; print?: boolean },
   toolArgs: string[] | undefined,
 ): Promise<number> {
   const [command, sub, action, ...rest] = positionals;
@@ -157,6 +155,7 @@ async function runClientCommand(
   const by = { uuid: values.uuid, name: values.name };
   if (sub === 'status' && action === undefined) return workerStatus(settings, io, by, values.json === true);
   if (sub === 'logs' && action === undefined) return workerLogs(settings, io, by, values.follow === true);
+  if (sub === 'open' && action === undefined) return openEditor(settings, io, by, values.print === true);
   if (toolArgs !== undefined && (ENV_TOOLS as readonly string[]).includes(sub ?? '')) return runInWorkerEnv(settings, io, by, sub as EnvTool, toolArgs);
   if (sub === 'env' && action === 'history') return envHistory(settings, io, by);
   if (sub === 'env' && action === 'rollback') return envRollback(settings, io, by, values.to);
@@ -229,10 +228,6 @@ async function fetchStatus(client: ManagerClient): Promise<WorkerStatusMessage> 
   return client.until((f) => (f.kind === 'message' && f.message.type === 'worker_status' ? f.message : undefined), 10_000);
 }
 
-function allWorkers(status: WorkerStatusMessage): WorkerConfig[] {
-  return [...status.active, ...status.inactive];
-}
-
 async function listWorkers(settings: ManagerSettings, io: CliIo, full: boolean): Promise<number> {
   const status = await withClient(settings, io, fetchStatus);
   if (full) io.out(JSON.stringify(allWorkers(status), null, 2));
@@ -263,44 +258,47 @@ async function newWorker(settings: ManagerSettings, io: CliIo, kwargs: Record<st
   return 0;
 }
 
-/** Lookup as the original CLI (spec §10 C2): by uuid, by name (first match), or both, which must agree. */
-export function findWorker(status: WorkerStatusMessage, by: { uuid?: string; name?: string }): WorkerConfig {
-  return pickWorker(allWorkers(status), by);
-}
-
-/** The worker `--uuid`/`--name` name among `workers` (both must match when both are given). */
-export function pickWorker(workers: WorkerConfig[], by: { uuid?: string; name?: string }): WorkerConfig {
-  if (by.uuid === undefined && by.name === undefined) throw new CliError('Give the worker with --uuid or --name');
-  if (by.uuid !== undefined) {
-    const found = workers.find((w) => w.uuid === by.uuid);
-    if (!found) throw new CliError(`No worker with uuid ${by.uuid}`);
-    if (by.name !== undefined && found.name !== by.name) throw new CliError(`Worker ${by.uuid} is named ${String(found.name)}, not ${by.name}`);
-    return found;
-  }
-  const found = workers.find((w) => w.name === by.name);
-  if (!found) throw new CliError(`No worker named ${String(by.name)}`);
-  return found;
-}
-
 type WorkerOp = 'set_active' | 'stop_worker' | 'restart_worker' | 'delete_worker';
 
 async function workerOperation(settings: ManagerSettings, io: CliIo, type: WorkerOp, by: { uuid?: string; name?: string }): Promise<number> {
-  const line = await withClient(settings, io, async (client) => {
-    const worker = findWorker(await fetchStatus(client), by);
-    client.send({ type, workerid: worker.uuid });
-    return client.until(
-      follow(io, (f) => {
-        if (f.kind !== 'message') return undefined;
-        const m = f.message;
-        if (m.type === 'set_worker') return `Worker ${worker.uuid} is running at ${workerUrl(m.data) ?? 'an unknown address'}`;
-        if (m.type === 'worker_deleted') return `Worker ${worker.uuid} deleted`;
-        if (type === 'stop_worker' && m.type === 'progress' && m.message === '') return `Worker ${worker.uuid} stopped`;
-        return undefined;
-      }),
-      OPERATION_TIMEOUT_MS,
-    );
-  });
+  const line = await withClient(settings, io, async (client) => operate(client, io, type, findWorker(await fetchStatus(client), by)));
   io.out(line);
+  return 0;
+}
+
+/** Sends one worker operation and waits for its end (errors end it as a CliError); returns what to print. */
+function operate(client: ManagerClient, io: CliIo, type: WorkerOp, worker: WorkerConfig): Promise<string> {
+  client.send({ type, workerid: worker.uuid });
+  return client.until(
+    follow(io, (f) => {
+      if (f.kind !== 'message') return undefined;
+      const m = f.message;
+      if (m.type === 'set_worker') return `Worker ${worker.uuid} is running at ${workerUrl(m.data) ?? 'an unknown address'}`;
+      if (m.type === 'worker_deleted') return `Worker ${worker.uuid} deleted`;
+      if (type === 'stop_worker' && m.type === 'progress' && m.message === '') return `Worker ${worker.uuid} stopped`;
+      return undefined;
+    }),
+    OPERATION_TIMEOUT_MS,
+  );
+}
+
+/**
+ * `worker … open`: starts the worker unless it runs (set_active answers at once for a running one), checks
+ * that the manager can serve the editor for it (the page's own 503 text names the Pythons asked and the
+ * install command), prints the URL and opens it in the system browser unless `--print`.
+ */
+async function openEditor(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }, printOnly: boolean): Promise<number> {
+  const url = await withClient(settings, io, async (client) => {
+    const worker = findWorker(await fetchStatus(client), by);
+    io.err(await operate(client, io, 'set_active', worker));
+    return editorUrl(managerUrl(settings), worker.uuid);
+  });
+  const res = await fetch(url);
+  // One line: the CLI prints errors as one `fnwm:` line.
+  if (!res.ok) throw new CliError(`The editor at ${url} answered ${res.status}: ${(await res.text()).trim().replace(/\s*\n\s*/g, ' ')}`);
+  io.out(url);
+  // Loaded on use: it costs the other commands nothing. `open` knows each desktop's opener (xdg-open, WSL, macOS, Windows).
+  if (!printOnly) await (await import('open')).default(url);
   return 0;
 }
 
@@ -320,8 +318,7 @@ async function stopManager(settings: ManagerSettings, io: CliIo): Promise<number
   const client = await ManagerClient.connect(url);
   try {
     // Its pid (fnwm's additive manager_info) names a process of this machine only for a loopback address.
-    const wildcard = settings.host === '' || settings.host === '0.0.0.0' || settings.host === '::';
-    const pid = wildcard || isLoopbackHost(settings.host) ? await managerPid(client) : undefined;
+    const pid = isWildcardHost(settings.host) || isLoopbackHost(settings.host) ? await managerPid(client) : undefined;
     client.send('stop');
     const waitMs = (settings.timeouts.stopTimeoutMs ?? 15_000) + STOP_SLACK_MS;
     const deadline = Date.now() + waitMs;
@@ -380,30 +377,29 @@ function formatRuntime(worker: WorkerConfig, runtime: WorkerRuntime, now = Date.
   if (runtime.exit) lines.push(`  last exit ${runtime.exit.signal ?? `code ${runtime.exit.code}`} at ${new Date(runtime.exit.at).toISOString()}`);
   if (runtime.phase !== runtime.state) lines.push(`  phase ${runtime.phase}`);
   if (runtime.restart_at !== null) lines.push(`  restarting in ${formatDuration(Math.max(0, runtime.restart_at - now))}`);
-  lines.push(`  restart ${runtime.restart}, autostart ${runtime.autostart ? 'on' : 'off'}`);
+  lines.push(`  restart ${runtime.restart}, autostart ${runtime.autostart}`);
   if (runtime.error !== null) lines.push(`  last error: ${runtime.error}`);
   if (runtime.last_lines.length > 0) lines.push('  last output:', ...runtime.last_lines.map((l) => `    ${l}`));
   return lines;
 }
 
-const BOOLEAN_WORDS: Record<string, boolean> = { true: true, yes: true, on: true, '1': true, false: false, no: false, off: false, '0': false };
-
 /** `set restart=… autostart=…`: the additive set_worker_options message. */
 async function setWorkerOptions(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }, pairs: string[]): Promise<number> {
-  if (pairs.length === 0) throw new CliError('worker set needs restart=never|on-failure|always and/or autostart=true|false');
-  const options: { restart?: RestartPolicy; autostart?: boolean } = {};
+  const usage = `restart=${RESTART_POLICIES.join('|')} and/or autostart=${AUTOSTART_POLICIES.join('|')}`;
+  if (pairs.length === 0) throw new CliError(`worker set needs ${usage}`);
+  const options: { restart?: RestartPolicy; autostart?: AutostartPolicy } = {};
   for (const pair of pairs) {
     const [key, value, extra] = pair.split('=');
     if (key === 'restart' && extra === undefined && RESTART_POLICIES.includes(value as RestartPolicy)) options.restart = value as RestartPolicy;
-    else if (key === 'autostart' && extra === undefined && value !== undefined && value.toLowerCase() in BOOLEAN_WORDS) options.autostart = BOOLEAN_WORDS[value.toLowerCase()];
-    else throw new CliError(`Cannot set ${JSON.stringify(pair)}: use restart=${RESTART_POLICIES.join('|')} or autostart=true|false`);
+    else if (key === 'autostart' && extra === undefined && AUTOSTART_POLICIES.includes(value as AutostartPolicy)) options.autostart = value as AutostartPolicy;
+    else throw new CliError(`Cannot set ${JSON.stringify(pair)}: use ${usage}`);
   }
   const reply = await withClient(settings, io, async (client) => {
     const worker = findWorker(await fetchStatus(client), by);
     client.send({ type: 'set_worker_options', workerid: worker.uuid, ...options });
     return client.until(follow(io, (f) => (f.kind === 'message' && f.message.type === 'worker_options' ? f.message : undefined)), 10_000);
   });
-  io.out(`Worker ${reply.uuid}: restart ${reply.restart}, autostart ${reply.autostart ? 'on' : 'off'}`);
+  io.out(`Worker ${reply.uuid}: restart ${reply.restart}, autostart ${reply.autostart}`);
   return 0;
 }
 

@@ -5,12 +5,12 @@
 import { accessSync, constants } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { probeManager } from '../core/client.js';
-import { managerUrl, type ManagerSettings } from '../core/config.js';
+import { probeManager } from '../core/hub/client.js';
+import { managerUrl, type ManagerSettings } from '../core/registry/config.js';
 import { findUv, funcnodesVersion, inspectPython } from '../core/python-env/discovery.js';
 import { checkVenv, repairAdvice } from '../core/python-env/venv-check.js';
-import { findManagerPython, resolveEnvPath } from '../core/python.js';
-import type { CliIo } from './commands.js';
+import { findManagerPython, resolveEnvPath } from '../core/python-env/python.js';
+import type { CliIo } from './io.js';
 
 /** The user's package-index settings, passed to pip/uv untouched. */
 const INDEX_VARIABLES = ['PIP_INDEX_URL', 'PIP_EXTRA_INDEX_URL', 'PIP_FIND_LINKS', 'PIP_NO_INDEX', 'UV_INDEX_URL', 'UV_EXTRA_INDEX_URL', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY'];

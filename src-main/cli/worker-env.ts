@@ -5,13 +5,13 @@
  */
 import { constants as osConstants } from 'node:os';
 import { existsSync } from 'node:fs';
-import type { ManagerSettings } from '../core/config.js';
-import { loadExeca } from '../core/execa-lazy.js';
-import { silentLogger } from '../core/log.js';
-import type { WorkerConfig } from '../core/protocol.js';
-import { managerPython, workerPython } from '../core/python.js';
-import { Registry } from '../core/registry.js';
-import { CliError, pickWorker, type CliIo } from './commands.js';
+import type { ManagerSettings } from '../core/registry/config.js';
+import { loadExeca } from '../core/python-env/execa-lazy.js';
+import { silentLogger } from '../core/logs/log.js';
+import type { WorkerConfig } from '../../src-shared/protocol.js';
+import { managerPython, workerPython } from '../core/python-env/python.js';
+import { Registry } from '../core/registry/registry.js';
+import { CliError, pickWorker, type CliIo } from './io.js';
 
 export const ENV_TOOLS = ['modules', 'py', 'pip'] as const;
 export type EnvTool = (typeof ENV_TOOLS)[number];

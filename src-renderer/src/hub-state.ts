@@ -10,7 +10,7 @@ import type {
   WorkerConfig,
   WorkerIdRequestType,
   WorkerRuntime,
-} from '../../src-main/core/protocol.js';
+} from '../../src-shared/protocol.js';
 import type { ConnectionState } from './ws-client.js';
 
 export interface Notice {

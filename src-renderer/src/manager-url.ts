@@ -14,3 +14,4 @@ export function resolveManagerUrl(bridgeUrl: string | undefined, location: PageL
   if (fromQuery) return fromQuery;
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
 }
+

@@ -4,7 +4,7 @@
  * on every (re)connect, asks for the worker lists, the additive worker states and the identity.
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { NewWorkerOptions, WorkerIdRequestType, WorkerOptionsPatch } from '../../src-main/core/protocol.js';
+import type { NewWorkerOptions, WorkerIdRequestType, WorkerOptionsPatch } from '../../src-shared/protocol.js';
 import { initialState, reduce, type HubEvent, type HubState, type Notice } from './hub-state.js';
 import { ManagerConnection, type BackoffOptions, type SocketFactory, type Timers } from './ws-client.js';
 

@@ -1,10 +1,10 @@
 /**
- * The manager's access token in the dashboard (remote access, src-main/core/remote-auth.ts). A page served
+ * The manager's access token in the dashboard (remote access, src-main/core/hub/remote-auth.ts). A page served
  * over a non-loopback address asks for it while it cannot connect, and keeps it for the browser session
  * (sessionStorage, gone with the tab); a `?token=` in the page address is taken once and removed from the address bar, so
  * it stays out of history and bookmarks. Loopback pages and the Electron window never need one.
  */
-import { isLoopbackHostname, tokenProtocols } from '../../src-main/core/token-protocol.js';
+import { isLoopbackHostname, tokenProtocols } from '../../src-shared/token-protocol.js';
 
 export { isLoopbackHostname };
 

@@ -2,7 +2,7 @@
  * Pure derivations from hub state to what the worker list shows: one item per known worker, its state,
  * address and environment, the search filter, and new-worker form validation.
  */
-import { workerUrl, type NewWorkerOptions, type WorkerConfig, type WorkerRuntime, type WorkerState } from '../../src-main/core/protocol.js';
+import { workerUrl, type NewWorkerOptions, type WorkerConfig, type WorkerRuntime, type WorkerState } from '../../src-shared/protocol.js';
 import type { HubState } from './hub-state.js';
 
 export interface WorkerItem {

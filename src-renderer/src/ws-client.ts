@@ -11,7 +11,7 @@ import {
   type ParsedManagerFrame,
   type WorkerIdRequestType,
   type WorkerOptionsPatch,
-} from '../../src-main/core/protocol.js';
+} from '../../src-shared/protocol.js';
 
 /** The part of the browser's WebSocket this client uses. */
 export interface SocketLike {

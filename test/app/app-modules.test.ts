@@ -9,7 +9,7 @@ import { rotatingFileSink } from '../../src-main/app/app-log.js';
 import { parseLaunchOptions } from '../../src-main/app/launch-options.js';
 import { desktopEntry, osLoginItem, quoteExecArg, xdgLoginItem } from '../../src-main/app/login-item.js';
 import { defaultSettings, SettingsStore } from '../../src-main/app/settings.js';
-import { createLogger } from '../../src-main/core/log.js';
+import { createLogger } from '../../src-main/core/logs/log.js';
 import { makeTempDir } from '../helpers/manager.js';
 
 const dirs: string[] = [];

@@ -12,16 +12,16 @@ import { WebSocketServer } from 'ws';
 import { runDesktopApp, type DesktopApp } from '../../src-main/app/desktop-app.js';
 import { APP_ENTRY_URL, createAppProtocolHandler } from '../../src-main/app/app-protocol.js';
 import { UntrustedSenderError } from '../../src-main/app/ipc.js';
-import { ManagerClient } from '../../src-main/core/client.js';
-import { isPidAlive } from '../../src-main/core/liveness.js';
-import { APP_ORIGIN, type ServiceOptions } from '../../src-main/core/service.js';
-import { rawText } from '../../src-main/core/ws-text.js';
+import { ManagerClient } from '../../src-main/core/hub/client.js';
+import { isPidAlive } from '../../src-main/core/supervisor/liveness.js';
+import { APP_ORIGIN, type ServiceOptions } from '../../src-main/core/service/service.js';
+import { rawText } from '../../src-main/core/hub/ws-text.js';
 import { electronFakes, preventable, type Fakes } from '../helpers/electron-fakes.js';
 import { createWorker, killWorkers, makeTempDir, startTestManager, testEnv, waitFor, type TestManager } from '../helpers/manager.js';
 import { randomPortRange } from '../helpers/standin.js';
 import { canMakeNamespace, makePeerNamespace } from '../helpers/netns.js';
-import { TOKEN_FILE } from '../../src-main/core/remote-auth.js';
-import { NEEDS_TOKEN_PY } from '../../src-main/core/port-occupant.js';
+import { TOKEN_FILE } from '../../src-main/core/hub/remote-auth.js';
+import { NEEDS_TOKEN_PY } from '../../src-main/core/service/port-occupant.js';
 
 const FAST = { timing: { stopMs: 3000, killGraceMs: 500, connectMs: 10_000, startMs: 15_000 } };
 
@@ -369,6 +369,18 @@ describe('workers from the tray and quitting', () => {
     expect(isPidAlive(pid)).toBe(true);
     return { ...running, uuid, pid };
   }
+
+  it('Open editor on a stopped worker starts it and opens its editor page in the system browser', async () => {
+    const { app, fakes } = await launch();
+    const service = app.service()!;
+    const client = await ManagerClient.connect(service.url);
+    const uuid = await createWorker(client, service.settings.workersDir, 'graph');
+    client.close();
+    await waitFor(() => fakes.tray().status.includes('0/1 workers'), 5000, 'the worker in the tray');
+    fakes.tray().click('Workers', 'graph', 'Open editor');
+    expect(fakes.opened.external).toEqual([`${service.url.replace(/^ws/, 'http')}/editor/${uuid}/`]);
+    await waitFor(() => app.state().workers.some((w) => w.uuid === uuid && w.state === 'active'), 20_000, 'the worker to run');
+  });
 
   it('starts, stops and shows the logs of a worker; the tray follows its state', async () => {
     const { fakes, app, pid } = await withActiveWorker();

@@ -2,7 +2,7 @@
 import type { MenuItemConstructorOptions } from 'electron';
 import { describe, expect, it } from 'vitest';
 import { trayIcon, trayMenu, type ManagerPhase, type TrayActions, type TrayState } from '../../src-main/app/tray-menu.js';
-import type { WorkerRuntime } from '../../src-main/core/protocol.js';
+import type { WorkerRuntime } from '../../src-shared/protocol.js';
 import { menuItem } from '../helpers/electron-fakes.js';
 import { runtime } from '../renderer/fixtures.js';
 
@@ -17,6 +17,7 @@ const actions: TrayActions = {
   takeOver: () => calls.push('takeOver'),
   worker: (uuid, action) => calls.push(`${action} ${uuid}`),
   showLogs: (uuid) => calls.push(`logs ${uuid}`),
+  openEditor: (uuid) => calls.push(`editor ${uuid}`),
   newWorker: () => calls.push('newWorker'),
   openWindow: () => calls.push('openWindow'),
   setStartAtLogin: (enabled) => calls.push(`login ${enabled}`),
@@ -80,26 +81,31 @@ describe('tray menu', () => {
       '    Start [disabled]',
       '    Stop',
       '    Restart',
+      '    Open editor',
       '    Show logs',
       '  b — inactive',
       '    Start',
       '    Stop [disabled]',
       '    Restart',
+      '    Open editor',
       '    Show logs',
       '  c — crashed (exit code 3)',
       '    Start',
       '    Stop [disabled]',
       '    Restart',
+      '    Open editor',
       '    Show logs',
       '  d — starting',
       '    Start [disabled]',
       '    Stop [disabled]',
       '    Restart [disabled]',
+      '    Open editor [disabled]',
       '    Show logs',
       '  e — stopping',
       '    Start [disabled]',
       '    Stop [disabled]',
       '    Restart [disabled]',
+      '    Open editor [disabled]',
       '    Show logs',
       'New worker…',
       'Open Workermanager',
@@ -121,10 +127,10 @@ describe('tray menu', () => {
   it('each item calls its action with the worker and the toggled value', () => {
     const menu = trayMenu({ ...state({ phase: 'running', url }, [worker('a', 'active')]), startAtLogin: true }, actions);
     calls.length = 0;
-    for (const path of [['Stop manager'], ['Workers', 'a', 'Stop'], ['Workers', 'a', 'Restart'], ['Workers', 'a', 'Show logs'], ['New worker'], ['Open Workermanager'], ['Start at login'], ['Settings', 'Running workers', 'Ask'], ['Settings', 'Start hidden'], ['Open logs folder'], ['Quit']]) {
+    for (const path of [['Stop manager'], ['Workers', 'a', 'Stop'], ['Workers', 'a', 'Restart'], ['Workers', 'a', 'Open editor'], ['Workers', 'a', 'Show logs'], ['New worker'], ['Open Workermanager'], ['Start at login'], ['Settings', 'Running workers', 'Ask'], ['Settings', 'Start hidden'], ['Open logs folder'], ['Quit']]) {
       (menuItem(menu, ...path).click as () => void)();
     }
-    expect(calls).toEqual(['stopManager', 'stop uuid-a', 'restart uuid-a', 'logs uuid-a', 'newWorker', 'openWindow', 'login false', 'workersOnQuit ask', 'startHidden true', 'openLogsFolder', 'quit']);
+    expect(calls).toEqual(['stopManager', 'stop uuid-a', 'restart uuid-a', 'editor uuid-a', 'logs uuid-a', 'newWorker', 'openWindow', 'login false', 'workersOnQuit ask', 'startHidden true', 'openLogsFolder', 'quit']);
   });
 
   it('no workers yet', () => {

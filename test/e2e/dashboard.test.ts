@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createUiHandler, resolveFile } from '../../src-main/core/ui-server.js';
+import { createUiHandler, resolveFile } from '../../src-main/core/hub/ui-server.js';
 import { launchChromium, RENDERER_DIR, requireRendererBuild } from '../helpers/browser.js';
 import { makeTempDir, readUntil, startTestManager, waitFor, type TestManager, type TestManagerOptions } from '../helpers/manager.js';
 import { offlinePip } from '../helpers/python-env.js';

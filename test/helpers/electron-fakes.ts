@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import type { BrowserWindowConstructorOptions, IpcMainInvokeEvent, MenuItemConstructorOptions } from 'electron';
-import { createLogger } from '../../src-main/core/log.js';
+import { createLogger } from '../../src-main/core/logs/log.js';
 import type { DesktopDeps, TrayLike, WindowLike } from '../../src-main/app/desktop-app.js';
 import type { LoginItem } from '../../src-main/app/login-item.js';
 import { APP_ENTRY_URL } from '../../src-main/app/app-protocol.js';

@@ -6,10 +6,10 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ManagerClient } from '../../src-main/core/client.js';
-import { createLogger, type Logger } from '../../src-main/core/log.js';
-import type { ManagerMessage, ParsedManagerFrame, WorkerConfig, WorkerRuntime } from '../../src-main/core/protocol.js';
-import { startManagerService, type ManagerService, type ServiceOptions } from '../../src-main/core/service.js';
+import { ManagerClient } from '../../src-main/core/hub/client.js';
+import { createLogger, type Logger } from '../../src-main/core/logs/log.js';
+import type { ManagerMessage, ParsedManagerFrame, WorkerConfig, WorkerRuntime } from '../../src-shared/protocol.js';
+import { startManagerService, type ManagerService, type ServiceOptions } from '../../src-main/core/service/service.js';
 import { randomPortRange, standinPython, type PortRange, type StandinOptions } from './standin.js';
 
 export interface TestManager {

@@ -6,8 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { execa } from 'execa';
-import type { ManagerClient } from '../../src-main/core/client.js';
-import type { WorkerRuntime } from '../../src-main/core/protocol.js';
+import type { ManagerClient } from '../../src-main/core/hub/client.js';
+import type { WorkerRuntime } from '../../src-shared/protocol.js';
 import { readUntil } from './manager.js';
 import type { RealFuncnodes } from './real-funcnodes.js';
 

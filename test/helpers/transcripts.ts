@@ -8,7 +8,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import type { ManagerClient } from '../../src-main/core/client.js';
+import type { ManagerClient } from '../../src-main/core/hub/client.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 /** CI has ../shared beside the clone. */

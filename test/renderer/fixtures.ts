@@ -1,5 +1,5 @@
 /** Worker JSONs and runtime states for the renderer's unit tests. */
-import type { WorkerConfig, WorkerRuntime } from '../../src-main/core/protocol.js';
+import type { WorkerConfig, WorkerRuntime } from '../../src-shared/protocol.js';
 
 export const config = (uuid: string, extra: Partial<WorkerConfig> = {}): WorkerConfig => ({
   type: 'WSWorker',
@@ -22,7 +22,7 @@ export const runtime = (uuid: string, extra: Partial<WorkerRuntime> = {}): Worke
   last_lines: [],
   phase: 'active',
   restart: 'on-failure',
-  autostart: false,
+  autostart: 'never',
   restart_at: null,
   ...extra,
 });

@@ -1,6 +1,6 @@
 /** The renderer's pure reducer: every manager frame and UI event, and the identity reuse rows rely on. */
 import { describe, expect, it } from 'vitest';
-import type { ManagerMessage, WorkerConfig } from '../../src-main/core/protocol.js';
+import type { ManagerMessage, WorkerConfig } from '../../src-shared/protocol.js';
 import { config, runtime } from './fixtures.js';
 import { initialState, MAX_LOG_LINES, reduce, type HubEvent, type HubState } from '../../src-renderer/src/hub-state.js';
 

@@ -53,10 +53,10 @@ describe('createApp', () => {
     expect(state().notices.at(-1)?.text).toBe('Not connected to the manager.');
     factory.last().open();
     expect(actions().setWorkerOptions('w1', { restart: 'always' })).toBe(true);
-    expect(actions().setWorkerOptions('w1', { autostart: true })).toBe(true);
+    expect(actions().setWorkerOptions('w1', { autostart: 'always' })).toBe(true);
     expect(factory.last().sent.slice(-2)).toEqual([
       '{"type":"set_worker_options","workerid":"w1","restart":"always"}',
-      '{"type":"set_worker_options","workerid":"w1","autostart":true}',
+      '{"type":"set_worker_options","workerid":"w1","autostart":"always"}',
     ]);
   });
 

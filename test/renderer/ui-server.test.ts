@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contentSecurityPolicy, createUiHandler, defaultRendererDir, resolveFile } from '../../src-main/core/ui-server.js';
+import { contentSecurityPolicy, createUiHandler, defaultRendererDir, resolveFile } from '../../src-main/core/hub/ui-server.js';
 import { makeTempDir } from '../helpers/manager.js';
 
 let base: string;

@@ -1,7 +1,7 @@
 /** What the worker list derives from hub state, the manager URL choice, and new-worker validation. */
 import { describe, expect, it } from 'vitest';
 import { config, runtime } from './fixtures.js';
-import { formatDuration } from '../../src-main/core/duration.js';
+import { formatDuration } from '../../src-shared/duration.js';
 import { resolveManagerUrl } from '../../src-renderer/src/manager-url.js';
 import {
   envLabel,
@@ -58,7 +58,7 @@ describe('filterItems', () => {
 describe('addresses and labels', () => {
   it('makes wildcard binds dialable and brackets IPv6', () => {
     expect(workerAddress(config('a', { host: '0.0.0.0', port: 9401 }))).toBe('ws://127.0.0.1:9401');
-    expect(workerAddress(config('a', { host: '::', port: 9401 }))).toBe('ws://127.0.0.1:9401');
+    expect(workerAddress(config('a', { host: '::', port: 9401 }))).toBe('ws://[::1]:9401');
     expect(workerAddress(config('a', { host: '', port: 9401 }))).toBe('ws://127.0.0.1:9401');
     expect(workerAddress(config('a', { host: 'localhost', port: 9401 }))).toBe('ws://localhost:9401');
     expect(workerAddress(config('a', { host: '::1', port: 9401 }))).toBe('ws://[::1]:9401');

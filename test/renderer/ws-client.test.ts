@@ -4,7 +4,7 @@
  * delivery, and the wire form of every request (checked against the hub's own parser).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parseClientFrame, type ClientRequest, type ParsedManagerFrame } from '../../src-main/core/protocol.js';
+import { parseClientFrame, type ClientRequest, type ParsedManagerFrame } from '../../src-shared/protocol.js';
 import {
   backoffDelay,
   CONNECT_TIMEOUT_MS,

@@ -4,8 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { WorkerConfig } from '../protocol.js';
-import { pythonInVenv } from '../python.js';
+import type { WorkerConfig } from '../../../src-shared/protocol.js';
+import { pythonInVenv } from './python.js';
 import type { Command } from './installer.js';
 
 /**

@@ -2,10 +2,10 @@
  * What the manager finds to build environments with: the interpreter (python.ts chooses it; this checks
  * that it runs and is new enough) and uv (config `worker_manager.uv`, else `uv` on PATH).
  */
-import { loadExeca } from '../execa-lazy.js';
-import { findOnPath } from '../python.js';
+import { loadExeca } from './execa-lazy.js';
+import { findOnPath } from './python.js';
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 /** FuncNodes needs Python 3.11 or newer. */
 export const MIN_PYTHON: readonly [number, number] = [3, 11];

@@ -7,9 +7,9 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../log.js';
-import { ReportedError, type Report } from '../manager.js';
-import { progress, progressStep, type WorkerConfig } from '../protocol.js';
+import type { Logger } from '../logs/log.js';
+import { ReportedError, type Report } from '../operation-errors.js';
+import { progress, progressStep, type WorkerConfig } from '../../../src-shared/protocol.js';
 import {
   addFuncnodesCommands,
   freezeCommand,
@@ -27,7 +27,7 @@ import { describe, runCommand, throttleLines, type Command } from './installer.j
 import { listSnapshots, markStarted, saveSnapshot, type Snapshot } from './snapshots.js';
 import { repairAdvice, venvPythonProblem } from './venv-check.js';
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 export interface PythonEnvsOptions extends Tools {
   env: Env;

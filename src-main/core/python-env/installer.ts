@@ -4,10 +4,10 @@
  * fails with the command and its last lines so the user sees why.
  */
 import { createInterface } from 'node:readline';
-import { loadExeca } from '../execa-lazy.js';
-import { ReportedError } from '../manager.js';
+import { loadExeca } from './execa-lazy.js';
+import { ReportedError } from '../operation-errors.js';
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 export interface Command {
   file: string;

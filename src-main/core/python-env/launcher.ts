@@ -8,7 +8,7 @@
  * CLI itself in the same process with the same arguments, i.e. the spec §4.4 command line.
  * Either way the argv keeps `worker --uuid <uuid> start`, so `ps` shows which worker it is.
  */
-import type { WorkerConfig } from '../protocol.js';
+import type { WorkerConfig } from '../../../src-shared/protocol.js';
 
 /**
  * Python run with `-P -c`. The config dir comes from FUNCNODES_CONFIG_DIR (the manager sets it; funcnodes

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../registry.js';
+import { writeFileAtomic } from '../registry/registry.js';
 
 export const SNAPSHOT_DIR = 'env_snapshots';
 /** Older snapshots are pruned beyond this many. */

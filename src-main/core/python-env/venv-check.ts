@@ -3,7 +3,7 @@
  * `fnwm doctor`.
  */
 import { stat } from 'node:fs/promises';
-import { pythonInVenv } from '../python.js';
+import { pythonInVenv } from './python.js';
 import { funcnodesVersion } from './discovery.js';
 
 type Env = Record<string, string | undefined>;

@@ -7,16 +7,16 @@
  * the executor, never thrown.
  */
 
-import type { RestartPolicy } from '../protocol.js';
+import type { AutostartPolicy, RestartPolicy } from '../../../src-shared/protocol.js';
 
-export { RESTART_POLICIES, type RestartPolicy } from '../protocol.js';
+export { RESTART_POLICIES, type RestartPolicy } from '../../../src-shared/protocol.js';
 
 export interface WorkerOptions {
   restart: RestartPolicy;
-  autostart: boolean;
+  autostart: AutostartPolicy;
 }
 
-export const DEFAULT_OPTIONS: WorkerOptions = { restart: 'on-failure', autostart: false };
+export const DEFAULT_OPTIONS: WorkerOptions = { restart: 'on-failure', autostart: 'never' };
 
 export interface Timing {
   /** A spawned worker must write its `.p` by then; a live pid not known to be the worker must prove it. */

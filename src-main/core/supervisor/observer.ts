@@ -8,9 +8,9 @@ import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../log.js';
-import { WORKER_ID_PATTERN, type WorkerConfig } from '../protocol.js';
-import type { Registry } from '../registry.js';
+import type { Logger } from '../logs/log.js';
+import { WORKER_ID_PATTERN, type WorkerConfig } from '../../../src-shared/protocol.js';
+import type { Registry } from '../registry/registry.js';
 
 export interface ObserverOptions {
   /** Full rescan interval; the watcher does the real work (default 60 s, the spec's upper bound: idle cost). */

@@ -7,8 +7,8 @@
 import { EventEmitter } from 'node:events';
 import { readFile, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isPidAlive, probeWorker } from '../liveness.js';
-import type { Logger } from '../log.js';
+import { isPidAlive, probeWorker } from './liveness.js';
+import type { Logger } from '../logs/log.js';
 import {
   encodeMessage,
   RUNTIME_TAIL_LINES,
@@ -18,10 +18,10 @@ import {
   type WorkerState,
   type WorkerStatesMessage,
   type WorkerStatusMessage,
-} from '../protocol.js';
+} from '../../../src-shared/protocol.js';
 import { commandText, workerCommand } from '../python-env/launcher.js';
-import { workerPython } from '../python.js';
-import { parsePidFile, type Registry } from '../registry.js';
+import { workerPython } from '../python-env/python.js';
+import { parsePidFile, type Registry } from '../registry/registry.js';
 import {
   DEFAULT_TIMING,
   initialState,
@@ -170,12 +170,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     });
   }
 
-  /** First scan (adopting what runs, probes answered), then the workers marked `autostart`. */
+  /** First scan (adopting what runs, probes answered), then the workers whose `autostart` is not `never`. */
   async start(): Promise<void> {
     await this.observer.start();
     await this.settled();
     for (const slot of this.slots.values()) {
-      if (slot.state.options.autostart && (slot.state.kind === 'inactive' || slot.state.kind === 'crashed')) {
+      if (slot.state.options.autostart !== 'never' && (slot.state.kind === 'inactive' || slot.state.kind === 'crashed')) {
         this.opts.log.info(`Autostart: starting worker ${slot.uuid}`);
         this.request(slot.uuid, 'start', false).catch((err: unknown) => this.opts.log.warn(`Autostart of ${slot.uuid} failed: ${(err as Error).message}`));
       }

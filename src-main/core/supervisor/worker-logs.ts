@@ -3,10 +3,10 @@
  * runs or is watched, and the listeners of `watch_logs`.
  */
 import path from 'node:path';
-import type { Logger } from '../log.js';
-import type { WorkerConfig } from '../protocol.js';
-import type { Registry } from '../registry.js';
-import { WorkerLog } from '../worker-log.js';
+import type { Logger } from '../logs/log.js';
+import type { WorkerConfig } from '../../../src-shared/protocol.js';
+import type { Registry } from '../registry/registry.js';
+import { WorkerLog } from '../logs/worker-log.js';
 
 type LinesListener = (lines: string[]) => void;
 

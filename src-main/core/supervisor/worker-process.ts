@@ -7,10 +7,10 @@ import { appendFileSync, closeSync, mkdirSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { loadExeca } from '../execa-lazy.js';
+import { loadExeca } from '../python-env/execa-lazy.js';
 import { commandText } from '../python-env/launcher.js';
-import { signalTree } from '../process-tree.js';
-import { workerUrl, type WorkerConfig } from '../protocol.js';
+import { signalTree } from './process-tree.js';
+import { workerUrl, type WorkerConfig } from '../../../src-shared/protocol.js';
 
 /** Starts the line the manager writes into worker.log before each spawn. */
 const RUN_MARK = '--- fnwm ';

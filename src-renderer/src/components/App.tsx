@@ -1,6 +1,6 @@
 /** The dashboard: connection, status bar, notices, the worker list, dialogs, the log panel and the overlay. */
 import { useCallback, useMemo, useState, type ReactNode } from 'react';
-import { isRunningState } from '../../../src-main/core/protocol.js';
+import { isRunningState } from '../../../src-shared/protocol.js';
 import { useHub } from '../hub-context.js';
 import { displayName, workerItems, workerState } from '../worker-view.js';
 import { ConnectionInfo } from './ConnectionInfo.js';

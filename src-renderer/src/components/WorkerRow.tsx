@@ -4,6 +4,8 @@
  */
 import { memo, useEffect, useRef, useState } from 'react';
 import {
+  AUTOSTART_POLICIES,
+  type AutostartPolicy,
   exitText,
   isRunningState,
   RESTART_POLICIES,
@@ -11,10 +13,11 @@ import {
   type WorkerConfig,
   type WorkerIdRequestType,
   type WorkerRuntime,
-} from '../../../src-main/core/protocol.js';
+} from '../../../src-shared/protocol.js';
 import { useNow } from '../clock.js';
-import { useActions } from '../hub-context.js';
-import { formatDuration } from '../../../src-main/core/duration.js';
+import { useActions, useHub } from '../hub-context.js';
+import { formatDuration } from '../../../src-shared/duration.js';
+import { editorUrl } from '../../../src-shared/editor-path.js';
 import { displayName, envLabel, hostPort, workerAddress, workerPid, workerState } from '../worker-view.js';
 
 export interface RowProps {
@@ -58,6 +61,15 @@ export const WorkerRow = memo(function WorkerRow(props: RowProps) {
   const pid = workerPid({ config, runtime });
   const detail = state === 'crashed' ? (runtime?.error ?? (runtime?.exit ? exitText(runtime.exit) : undefined)) : runtime?.error;
   const busy = offline || pending !== undefined;
+  const managerUrl = useHub((s) => s.connection.url);
+
+  // A stopped worker is started first; the editor page picks the worker once the manager lists it active.
+  // The window opens inside the click, or a popup blocker would stop it (the desktop app hands it to the
+  // system browser).
+  const openEditor = () => {
+    if (!running && !actions.request('set_active', uuid)) return;
+    window.open(editorUrl(managerUrl, uuid), '_blank', 'noopener');
+  };
 
   const copy = () => {
     if (address === null) return;
@@ -102,6 +114,9 @@ export const WorkerRow = memo(function WorkerRow(props: RowProps) {
         <button type="button" disabled={busy || config === undefined} onClick={() => actions.request('restart_worker', uuid)} aria-label={`Restart ${name}`}>
           Restart
         </button>
+        <button type="button" disabled={busy || config === undefined} onClick={openEditor} aria-label={`Open editor of ${name}`}>
+          Open editor
+        </button>
         <button
           type="button"
           disabled={!logsSupported}
@@ -122,7 +137,7 @@ export const WorkerRow = memo(function WorkerRow(props: RowProps) {
           // demand: two more controls in each of 1,000 rows made filtering the list twice as slow.
           <button type="button" aria-expanded={optionsOpen} onClick={() => setOptionsOpen(!optionsOpen)} aria-label={`Options of ${name}`}>
             {runtime.restart}
-            {runtime.autostart ? ', autostart' : ''}
+            {runtime.autostart !== 'never' ? `, autostart ${runtime.autostart}` : ''}
           </button>
         )}
         {runtime !== undefined && optionsOpen && (
@@ -140,16 +155,19 @@ export const WorkerRow = memo(function WorkerRow(props: RowProps) {
                 </option>
               ))}
             </select>
-            <label title="Start when the manager starts">
-              <input
-                type="checkbox"
-                checked={runtime.autostart}
-                disabled={offline}
-                onChange={(e) => actions.setWorkerOptions(uuid, { autostart: e.target.checked })}
-                aria-label={`Autostart ${name}`}
-              />
-              autostart
-            </label>
+            <select
+              value={runtime.autostart}
+              disabled={offline}
+              onChange={(e) => actions.setWorkerOptions(uuid, { autostart: e.target.value as AutostartPolicy })}
+              aria-label={`Autostart of ${name}`}
+              title="Start when the manager starts (FuncNodes' own autostart key)"
+            >
+              {AUTOSTART_POLICIES.map((policy) => (
+                <option key={policy} value={policy}>
+                  autostart: {policy}
+                </option>
+              ))}
+            </select>
           </span>
         )}
       </td>

@@ -7,8 +7,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isValidWorkerId, type NewWorkerOptions, type WorkerConfig } from './protocol.js';
-import type { Logger } from './log.js';
+import { isValidWorkerId, type NewWorkerOptions, type WorkerConfig } from '../../../src-shared/protocol.js';
+import type { Logger } from '../logs/log.js';
 
 export interface WorkerPaths {
   json: string;
@@ -315,6 +315,8 @@ export class Registry {
         package_dependencies: packageDependencies,
         pid: null,
         update_on_startup: { funcnodes: true, 'funcnodes-core': true, 'funcnodes-worker': true },
+        // As FuncNodes >= 1.7 writes it; older tools keep the unknown key.
+        autostart: options.autostart ?? 'never',
         host: options.host ?? defaults.host,
         port: options.port ?? defaults.port,
         ssl: false,

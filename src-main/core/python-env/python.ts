@@ -5,9 +5,9 @@
  */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
-import type { WorkerConfig } from './protocol.js';
+import type { WorkerConfig } from '../../../src-shared/protocol.js';
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 export function findOnPath(names: string[], env: Env): string | undefined {
   const dirs = (env.PATH ?? '').split(path.delimiter).filter(Boolean);

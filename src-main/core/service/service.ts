@@ -5,20 +5,22 @@ import { watch, type FSWatcher } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import pkg from '../../package.json' with { type: 'json' };
-import { loadSettings, type ManagerSettings } from './config.js';
-import { Connection, Hub, type HubOptions } from './hub.js';
-import { remoteAccess, type AuthOptions } from './remote-auth.js';
-import { createLogger, type Logger } from './log.js';
+import pkg from '../../../package.json' with { type: 'json' };
+import { loadSettings, type ManagerSettings } from '../registry/config.js';
+import { Connection, Hub, type HubOptions } from '../hub/hub.js';
+import { remoteAccess, type AuthOptions } from '../hub/remote-auth.js';
+import { createLogger, type Logger } from '../logs/log.js';
 import { WorkerManager, type Requester } from './manager.js';
-import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest } from './protocol.js';
-import { findUv } from './python-env/discovery.js';
-import { PythonEnvs } from './python-env/envs.js';
-import { managerPython, resolveEnvPath } from './python.js';
-import { Registry } from './registry.js';
-import { Supervisor, type SupervisorOptions } from './supervisor/supervisor.js';
-import type { Timing } from './supervisor/machine.js';
-import { createUiHandler } from './ui-server.js';
+import { errorMessage, parseClientFrame, PONG, progressStep, type ClientRequest } from '../../../src-shared/protocol.js';
+import { findUv } from '../python-env/discovery.js';
+import { PythonEnvs } from '../python-env/envs.js';
+import { managerPython, resolveEnvPath, workerPython } from '../python-env/python.js';
+import { Registry } from '../registry/registry.js';
+import { Supervisor, type SupervisorOptions } from '../supervisor/supervisor.js';
+import type { Timing } from '../supervisor/machine.js';
+import { createUiHandler } from '../hub/ui-server.js';
+import { EditorBundles } from '../hub/editor-bundle.js';
+import { createEditorHandler } from '../hub/editor-route.js';
 
 export const KILL_FILE = 'kill_worker_manager';
 /**
@@ -27,7 +29,7 @@ export const KILL_FILE = 'kill_worker_manager';
  */
 export const APP_ORIGIN = 'fnwm://app';
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 export interface ServiceOptions {
   dir?: string;
@@ -72,6 +74,7 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
   const settings = await loadSettings({ dir: options.dir, host: options.host, port: options.port, keepWorkers: options.keepWorkers }, env, log);
   const python = managerPython(env, settings.python);
   const registry = new Registry(settings.workersDir, log);
+  const editorBundles = new EditorBundles();
   const envs = new PythonEnvs({ python, uv: findUv(env, settings.uv), env, log });
   const supervisor = new Supervisor({
     ...options.supervisor,
@@ -81,10 +84,12 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     configDir: settings.configDir,
     python,
     env,
-    prepareStart: async (config, report, signal) =>
-      typeof config.env_path === 'string' && config.env_path !== ''
-        ? envs.prepareStart(config, registry.dataDir(config), resolveEnvPath(config.env_path, settings.workersDir), report, signal)
-        : {},
+    prepareStart: async (config, report, signal) => {
+      if (typeof config.env_path !== 'string' || config.env_path === '') return {};
+      // An update may add or remove the editor bundle in that venv.
+      editorBundles.forget();
+      return envs.prepareStart(config, registry.dataDir(config), resolveEnvPath(config.env_path, settings.workersDir), report, signal);
+    },
   });
   const watches = new Map<Connection, ConnectionWatches>();
 
@@ -101,7 +106,19 @@ export async function startManagerService(options: ServiceOptions = {}): Promise
     authorize: access.authorize,
     onText: (connection, text) => void dispatch(connection, text),
     onClose: (connection) => unwatchAll(connection),
-    onHttp: options.onHttp ?? createUiHandler(),
+    // The editor's routes stay in front of any dashboard handler (tests pass their own).
+    onHttp: createEditorHandler(
+      {
+        bundles: editorBundles,
+        workerConfig: async (uuid) => {
+          const read = await registry.read(uuid);
+          return read.ok ? read.config : undefined;
+        },
+        pythonsFor: (config) => [workerPython(config, settings.workersDir, python), python],
+        hubUrl: (): string => hub.url,
+      },
+      options.onHttp ?? createUiHandler(),
+    ),
   });
   const manager = new WorkerManager({
     registry,

@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { workerUrl, type WorkerConfig } from './protocol.js';
-import { rawText } from './ws-text.js';
+import { workerUrl, type WorkerConfig } from '../../../src-shared/protocol.js';
+import { rawText } from '../hub/ws-text.js';
 
 export function isPidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;

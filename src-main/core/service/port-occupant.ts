@@ -4,9 +4,9 @@
  * /proc/net/tcp{,6}, then the process whose fd points at it; only our own user's processes are readable).
  */
 import { readdir, readFile, readlink } from 'node:fs/promises';
-import { probeManager, UnauthorizedError } from './client.js';
-import { loadSettings, managerUrl, type ConfigOverrides } from './config.js';
-import type { IdentifyReply } from './protocol.js';
+import { probeManager, UnauthorizedError } from '../hub/client.js';
+import { loadSettings, managerUrl, type ConfigOverrides } from '../registry/config.js';
+import type { IdentifyReply } from '../../../src-shared/protocol.js';
 
 export interface PortProcess {
   pid: number;

@@ -4,7 +4,7 @@
  */
 import WebSocket from 'ws';
 import { rawText } from './ws-text.js';
-import { parseManagerFrame, type IdentifyReply, type ParsedManagerFrame } from './protocol.js';
+import { parseManagerFrame, type IdentifyReply, type ParsedManagerFrame } from '../../../src-shared/protocol.js';
 
 export class ClientTimeoutError extends Error {}
 /** The manager answered the upgrade with 401: it is bound beyond loopback and wants its token. */

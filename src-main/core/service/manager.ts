@@ -3,12 +3,13 @@
  * lifecycle and serialises it per worker), and emits the original's progress sequences (spec §3.6) in the original's order. Every operation that sent
  * blocking progress ends with the reset frame, failures included.
  */
-import type { Logger } from './log.js';
+import { isWildcardHost, pageHost } from '../../../src-shared/address.js';
+import { OperationError, ReportedError } from '../operation-errors.js';
+import type { Logger } from '../logs/log.js';
 import {
   errorMessage,
   errorText,
   progressStep,
-  reachableHost,
   RESET_PROGRESS,
   type ClientRequest,
   type EnvRequestType,
@@ -17,11 +18,11 @@ import {
   type NewWorkerOptions,
   type ProgressMessage,
   type WorkerConfig,
-} from './protocol.js';
-import type { PythonEnvs } from './python-env/envs.js';
-import { resolveEnvPath } from './python.js';
-import { WorkerExistsError, type CreateDefaults, type Registry } from './registry.js';
-import type { Progress, Supervisor } from './supervisor/supervisor.js';
+} from '../../../src-shared/protocol.js';
+import type { PythonEnvs } from '../python-env/envs.js';
+import { resolveEnvPath } from '../python-env/python.js';
+import { WorkerExistsError, type CreateDefaults, type Registry } from '../registry/registry.js';
+import type { Progress, Supervisor } from '../supervisor/supervisor.js';
 
 /** One client connection as the manager sees it. */
 export interface Requester {
@@ -34,13 +35,6 @@ export interface Broadcast {
   /** Sends to every subscribed connection except `except`. */
   (message: ManagerMessage, except?: Requester): void;
 }
-
-export type Report = (message: ProgressMessage) => void;
-
-export class OperationError extends Error {}
-
-/** An operation error whose message (whole sentences) the requester sees, not just the log. */
-export class ReportedError extends OperationError {}
 
 export interface ManagerDeps {
   registry: Registry;
@@ -303,6 +297,5 @@ function startProgress(progress: Progress): ProgressMessage {
 
 /** `set_worker.data` as on disk, but with a wildcard bind host a browser can dial (spec §9). */
 function browserReachable(config: WorkerConfig): WorkerConfig {
-  const host = reachableHost(config.host);
-  return host === config.host ? config : { ...config, host };
+  return isWildcardHost(config.host) ? { ...config, host: pageHost(config.host) } : config;
 }

@@ -5,6 +5,8 @@
  * only by getting an `error` reply where the original stayed silent (spec §3.7 recommendation).
  */
 
+import { wsUrl } from './address.js';
+
 /** Ids that may reach a file path: the original's uuid formats, and nothing that can leave a directory. */
 export const WORKER_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -37,18 +39,10 @@ export interface WorkerConfig {
   [key: string]: unknown;
 }
 
-/** Wildcard bind hosts cannot be dialled by browsers or probes; loopback reaches them (spec §9). */
-export function reachableHost(host: string | undefined): string {
-  if (host === undefined || host === '' || host === '0.0.0.0' || host === '::' || host === '[::]') return '127.0.0.1';
-  return host;
-}
-
 /** The address clients dial for a worker: its bound host made reachable, IPv6 literals bracketed. */
 export function workerUrl(config: Pick<WorkerConfig, 'host' | 'port' | 'ssl'>): string | undefined {
   if (typeof config.port !== 'number') return undefined;
-  const host = reachableHost(config.host);
-  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `${config.ssl === true ? 'wss' : 'ws'}://${hostPart}:${config.port}`;
+  return wsUrl(config.host, config.port, config.ssl === true);
 }
 
 // ---------------------------------------------------------------- manager → client
@@ -114,6 +108,20 @@ export type WorkerPhase = 'inactive' | 'crashed' | 'backoff' | 'unverified' | 'p
 export type RestartPolicy = 'never' | 'on-failure' | 'always';
 export const RESTART_POLICIES: readonly RestartPolicy[] = ['never', 'on-failure', 'always'];
 
+/**
+ * The worker JSON's own `autostart` key, written by FuncNodes >= 1.7 (funcnodes-worker 1.6) and read by its
+ * Python manager: only these three values may be written, since an invalid one breaks FuncNodes' scans.
+ */
+export type AutostartPolicy = 'never' | 'always' | 'unless-stopped';
+export const AUTOSTART_POLICIES: readonly AutostartPolicy[] = ['never', 'always', 'unless-stopped'];
+
+/** As FuncNodes' `normalize_autostart_policy`: `true` is `unless-stopped`, `false`/`null`/missing `never`; else undefined. */
+export function normalizeAutostart(value: unknown): AutostartPolicy | undefined {
+  if (value === true) return 'unless-stopped';
+  if (value === false || value === null || value === undefined) return 'never';
+  return AUTOSTART_POLICIES.includes(value as AutostartPolicy) ? (value as AutostartPolicy) : undefined;
+}
+
 export interface WorkerExit {
   code: number | null;
   signal: string | null;
@@ -138,8 +146,8 @@ export interface WorkerRuntime {
   last_lines: string[];
   phase: WorkerPhase;
   restart: RestartPolicy;
-  /** Started when the manager starts. */
-  autostart: boolean;
+  /** FuncNodes' autostart policy: anything but `never` is started when the manager starts. */
+  autostart: AutostartPolicy;
   /** Epoch ms of the next restart while in `backoff`, else null. */
   restart_at: number | null;
 }
@@ -212,7 +220,7 @@ export interface WorkerOptionsMessage {
   type: 'worker_options';
   uuid: string;
   restart: RestartPolicy;
-  autostart: boolean;
+  autostart: AutostartPolicy;
 }
 
 export type ExtensionMessage = ManagerInfoMessage | WorkerStatesMessage | WorkerLogMessage | EnvHistoryMessage | EnvRolledBackMessage | WorkerOptionsMessage;
@@ -298,6 +306,8 @@ export interface NewWorkerOptions {
   copyNS: boolean;
   /** `undefined` means: use the manager's default (FUNCNODES_WORKER_IN_VENV). */
   in_venv?: boolean;
+  /** FuncNodes >= 1.7's `new_worker` takes it too (a policy or a boolean); written as a policy. */
+  autostart?: AutostartPolicy;
   host?: string;
   port?: number;
 }
@@ -315,7 +325,7 @@ export type ClientRequest =
 /** The options `set_worker_options` changes; those left out keep their value. */
 export interface WorkerOptionsPatch {
   restart?: RestartPolicy;
-  autostart?: boolean;
+  autostart?: AutostartPolicy;
 }
 
 export type ParseResult =
@@ -387,8 +397,11 @@ function parseWorkerOptions(msg: Record<string, unknown>, workerid: string): Par
     request.restart = msg.restart as RestartPolicy;
   }
   if (msg.autostart !== undefined) {
-    if (typeof msg.autostart !== 'boolean') return invalid(`Invalid set_worker_options request: "autostart" must be true or false, got ${describe(msg.autostart)}.`);
-    request.autostart = msg.autostart;
+    const autostart = normalizeAutostart(msg.autostart);
+    if (autostart === undefined || msg.autostart === null) {
+      return invalid(`Invalid set_worker_options request: "autostart" must be one of ${AUTOSTART_POLICIES.join(', ')} (or true, false), got ${typeof msg.autostart === 'string' ? JSON.stringify(msg.autostart) : describe(msg.autostart)}.`);
+    }
+    request.autostart = autostart;
   }
   if (request.restart === undefined && request.autostart === undefined) return invalid('Invalid set_worker_options request: give "restart", "autostart" or both.');
   return { ok: true, request };
@@ -421,6 +434,11 @@ function parseNewWorker(kwargs: unknown): ParseResult {
   if (k.in_venv !== undefined && k.in_venv !== null) {
     if (typeof k.in_venv !== 'boolean') return bad('in_venv', 'true, false or null');
     options.in_venv = k.in_venv;
+  }
+  if (k.autostart !== undefined && k.autostart !== null) {
+    const autostart = normalizeAutostart(k.autostart);
+    if (autostart === undefined) return bad('autostart', `one of ${AUTOSTART_POLICIES.join(', ')}, true, false or null`);
+    options.autostart = autostart;
   }
   if (k.workertype !== undefined && k.workertype !== null && k.workertype !== 'WSWorker') {
     return invalid(`Invalid new_worker request: workertype ${JSON.stringify(k.workertype)} is not supported (only "WSWorker").`);

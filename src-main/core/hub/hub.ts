@@ -8,9 +8,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import os from 'node:os';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Logger } from './log.js';
-import { encodeMessage, type IdentifyReply, type ManagerMessage } from './protocol.js';
-import type { Requester } from './manager.js';
+import { wsUrl } from '../../../src-shared/address.js';
+import type { Logger } from '../logs/log.js';
+import { encodeMessage, type IdentifyReply, type ManagerMessage } from '../../../src-shared/protocol.js';
+import type { Requester } from '../service/manager.js';
 import { rawText } from './ws-text.js';
 
 export interface HubOptions {
@@ -139,9 +140,7 @@ export class Hub {
 
   /** The URL clients use; for a wildcard bind, the loopback one. */
   get url(): string {
-    const host = this.opts.host === '' || this.opts.host === '0.0.0.0' ? '127.0.0.1' : this.opts.host === '::' ? '[::1]' : this.opts.host;
-    const shown = isIP(host) === 6 ? `[${host}]` : host;
-    return `ws://${shown}:${this.boundPort}`;
+    return wsUrl(this.opts.host, this.boundPort);
   }
 
   /** Binds every address of the host on one port; with port 0, the first bind picks it for the rest. */

@@ -26,7 +26,7 @@ export const CONTENT_TYPES: Record<string, string> = {
  * A `Host` header safe to put into the CSP: a DNS name or IPv4 address and an optional port. Chromium
  * rejects IPv6 literals as CSP sources; for those, `'self'` alone covers the same-origin WebSocket.
  */
-const SAFE_HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$/;
+export const SAFE_HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$/;
 
 export interface UiHandlerOptions {
   /** The renderer build; default: `dist/renderer` of this package. */

@@ -4,7 +4,7 @@
  * groups, so `taskkill /T /F` walks the tree.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadExeca } from './execa-lazy.js';
+import { loadExeca } from '../python-env/execa-lazy.js';
 import { isPidAlive } from './liveness.js';
 
 /** Polls until `gone()`; true if that happened within the time. */

@@ -5,7 +5,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Logger } from './log.js';
+import { wsUrl } from '../../../src-shared/address.js';
+import type { Logger } from '../logs/log.js';
 
 export const DEFAULT_HOST = 'localhost';
 export const DEFAULT_PORT = 9380;
@@ -38,8 +39,7 @@ export interface ManagerSettings {
 
 /** The URL clients dial for these settings (a wildcard bind is dialled on loopback). */
 export function managerUrl(settings: Pick<ManagerSettings, 'host' | 'port'>): string {
-  const host = settings.host === '' || settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host === '::' ? '::1' : settings.host;
-  return `ws://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${settings.port}`;
+  return wsUrl(settings.host, settings.port);
 }
 
 export interface ConfigOverrides {
@@ -49,7 +49,7 @@ export interface ConfigOverrides {
   keepWorkers?: boolean;
 }
 
-type Env = Record<string, string | undefined>;
+import type { Env } from '../env.js';
 
 const TRUTHY = new Set(['1', 'True', 'true', 'yes', 'Yes', 'YES']);
 

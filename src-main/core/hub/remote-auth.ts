@@ -10,10 +10,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
-import type { ManagerSettings } from './config.js';
+import type { ManagerSettings } from '../registry/config.js';
 import { bindAddresses, isLoopbackAddress } from './hub.js';
-import type { Logger } from './log.js';
-import { TOKEN_PROTOCOL_PREFIX } from './token-protocol.js';
+import type { Logger } from '../logs/log.js';
+import { TOKEN_PROTOCOL_PREFIX } from '../../../src-shared/token-protocol.js';
 
 export const TOKEN_FILE = 'manager_token';
 /** A token shorter than this is refused: it could be guessed. */

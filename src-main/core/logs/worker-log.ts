@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { silentLogger, type Logger } from './log.js';
-import { LOG_TAIL_LINES } from './protocol.js';
+import { LOG_TAIL_LINES } from '../../../src-shared/protocol.js';
 
 /** Longest line kept, in UTF-16 code units; the rest of the line is dropped and the line marked. */
 export const MAX_LINE_LENGTH = 8192;
