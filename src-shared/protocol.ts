@@ -190,13 +190,15 @@ export interface WorkerLogMessage {
   initial: boolean;
 }
 
-/** A recorded `pip freeze` of a worker's venv, taken before an update on start. */
+/** A recorded `pip freeze` of a worker's venv, taken before and after an update on start. */
 export interface EnvSnapshotInfo {
   id: string;
   /** Epoch ms. */
   created: number;
   /** Requirement lines (`name==version`). */
   packages: string[];
+  /** A start succeeded with these versions. */
+  started: boolean;
 }
 
 /** Reply to `env_history`: the worker's snapshots, newest first. */
@@ -291,7 +293,7 @@ export type PlainCommand = (typeof PLAIN_COMMANDS)[number];
 export const WORKER_ID_REQUESTS = ['set_active', 'stop_worker', 'restart_worker', 'delete_worker'] as const;
 export type WorkerIdRequestType = (typeof WORKER_ID_REQUESTS)[number];
 
-/** Additive: a worker's env snapshots and the rollback to the newest. */
+/** Additive: a worker's env snapshots and the rollback (`to`: a snapshot id; default the last one a start succeeded with). */
 export const ENV_REQUESTS = ['env_history', 'env_rollback'] as const;
 export type EnvRequestType = (typeof ENV_REQUESTS)[number];
 
@@ -313,7 +315,8 @@ export interface NewWorkerOptions {
 export type ClientRequest =
   | { type: 'ping' | 'identify' | 'stop' | 'worker_status' }
   | { type: 'new_worker'; options: NewWorkerOptions }
-  | { type: WorkerIdRequestType | EnvRequestType; workerid: string }
+  | { type: WorkerIdRequestType | 'env_history'; workerid: string }
+  | { type: 'env_rollback'; workerid: string; to?: string }
   | { type: 'watch_workers' | 'unwatch_workers' }
   | { type: 'watch_logs'; workerid: string; lines: number }
   | { type: 'unwatch_logs'; workerid: string }
@@ -373,7 +376,14 @@ export function parseClientFrame(text: string): ParseResult {
       }
       return { ok: true, request: { type, workerid: msg.workerid, lines } };
     }
-    return { ok: true, request: { type: type as WorkerIdRequestType | EnvRequestType, workerid: msg.workerid } };
+    if (type === 'env_rollback') {
+      if (msg.to === undefined) return { ok: true, request: { type, workerid: msg.workerid } };
+      if (typeof msg.to !== 'string' || !/^\d{8}T\d{9}Z$/.test(msg.to)) {
+        return invalid(`Invalid env_rollback request: "to" must be a snapshot id such as 20260101T120000000Z, got ${describe(msg.to)}.`);
+      }
+      return { ok: true, request: { type, workerid: msg.workerid, to: msg.to } };
+    }
+    return { ok: true, request: { type: type as WorkerIdRequestType | 'env_history', workerid: msg.workerid } };
   }
   return invalid(`Unknown request type ${JSON.stringify(msg.type)}.`);
 }

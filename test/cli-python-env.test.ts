@@ -95,20 +95,46 @@ describe('fnwm with per-worker venvs', () => {
 
     const history = await run('worker', '--name', 'demo', 'env', 'history');
     expectOk(history);
-    expect(lines(history.stdout)[0]).toMatch(/^\d{8}T\d{9}Z\t\d{4}-.*Z\t3 packages$/);
+    // Newest first: after the update (a start succeeded with it), then before it. 4 packages: uv is a
+    // dependency of the test wheelhouse's funcnodes, as of the real one.
+    const heads = lines(history.stdout).filter((line) => !line.startsWith('  '));
+    expect(heads).toHaveLength(2);
+    expect(heads[0]).toMatch(/^\d{8}T\d{9}Z\t\d{4}-.*Z\t4 packages\tstarted$/);
+    expect(heads[1]).toMatch(/^\d{8}T\d{9}Z\t\d{4}-.*Z\t4 packages$/);
     expect(history.stdout).toContain('  funcnodes==1.0.0');
+    const [good, before] = heads.map((line) => line.split('\t')[0]);
+    // Default: the last versions a start succeeded with (here the current ones).
     const rolled = await run('worker', '--name', 'demo', 'env', 'rollback');
     expectOk(rolled);
-    expect(rolled.stdout).toMatch(/environment restored to snapshot \d{8}T\d{9}Z$/);
+    expect(rolled.stdout).toMatch(new RegExp(`environment restored to snapshot ${good}$`));
+    const kept = await run('worker', '--name', 'demo', 'pip', 'list', '--format', 'freeze');
+    expect(lines(kept.stdout)).toEqual(expect.arrayContaining(['funcnodes==1.1.0']));
+    const unknown = await run('worker', '--name', 'demo', 'env', 'rollback', '--to', '20000101T000000000Z');
+    expect(unknown.exitCode, show(unknown)).toBe(1);
+    expect(unknown.stderr).toMatch(/There is no snapshot 20000101T000000000Z \(snapshots: .*\(started\)/);
+    const to = await run('worker', '--name', 'demo', 'env', 'rollback', '--to', before);
+    expectOk(to);
+    expect(to.stdout).toMatch(new RegExp(`environment restored to snapshot ${before}$`));
     const restored = await run('worker', '--name', 'demo', 'pip', 'list', '--format', 'freeze');
     expect(lines(restored.stdout)).toEqual(expect.arrayContaining(['funcnodes==1.0.0', 'funcnodes-core==1.0.0', 'funcnodes-worker==1.0.0']));
   }, 180_000);
 
-  it('a venv whose python is gone: the env helpers say so', async () => {
+  it('a venv whose python is gone: the env helpers and doctor say so, doctor with the repair command for this worker', async () => {
     const uuid = lines((await run('worker', 'list')).stdout).find((line) => line.endsWith('\tdemo'))!.split('\t')[0];
-    await rm(path.join(dir, 'workers', `worker_${uuid}`, '.venv', 'bin', 'python'));
+    const venv = path.join(dir, 'workers', `worker_${uuid}`, '.venv');
+    const healthy = await run('doctor');
+    expect(healthy.stdout).toContain(`worker env   demo (${uuid}): ${venv}, funcnodes 0.0.0+standin`);
+    expect(healthy.stdout).not.toMatch(/problem: worker/);
+
+    await rm(path.join(venv, 'bin', 'python'));
     const r = await run('worker', '--name', 'demo', 'pip', 'list');
     expect(r.exitCode, show(r)).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`^fnwm: The virtual environment of worker ${uuid} is broken: .*/bin/python is missing$`));
+    const broken = await run('doctor');
+    expect(broken.exitCode, show(broken)).toBe(1);
+    expect(broken.stdout).toContain(`worker env   demo (${uuid}): broken: ${venv}/bin/python is missing`);
+    expect(broken.stdout).toMatch(
+      new RegExp(`^problem: worker demo \\(${uuid}\\): its virtual environment ${venv} is broken: .*missing\\. Repair it \\(".* -m venv ${venv}", then "fnwm worker --uuid ${uuid} pip install funcnodes"\\)`, 'm'),
+    );
   });
 });

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ManagerClient } from '../src-main/core/hub/client.js';
 import type { ParsedManagerFrame, ProgressMessage, WorkerConfig } from '../src-shared/protocol.js';
@@ -111,6 +112,35 @@ describe('a worker in its own venv (pip, offline)', () => {
     expect(process.cwd()).toBe(initialCwd);
   }, 180_000);
 
+  it('the stand-in CLI upgrades in the worker like the real one (`python -m uv add/lock/sync`), exits 1 when that fails, and can be told not to', async () => {
+    const uvLog = path.join(m.dir, 'uv-in-worker.jsonl');
+    // exit_at=start with code 7: the CLI got past its upgrade to the worker itself.
+    const cli = (standin: object, extra: Record<string, string> = {}) =>
+      execa(venvPython(m, uuid), ['-m', 'funcnodes', '--dir', m.dir, 'worker', '--uuid', uuid, 'start'], {
+        reject: false,
+        env: { ...offlinePip(wheelhouse), FNWM_UV_LOG: uvLog, FUNCNODES_STANDIN: JSON.stringify({ exit_at: 'start', exit_code: 7, ...standin }), ...extra },
+      });
+    const calls = async () => (existsSync(uvLog) ? (await readUvCalls(uvLog)).map((c) => c.argv.join(' ')) : []);
+    const project = path.join(m.workersDir, `worker_${uuid}`);
+
+    expect((await cli({})).exitCode).toBe(7);
+    expect(await calls()).toEqual(
+      ['funcnodes', 'funcnodes-core', 'funcnodes-worker'].flatMap((pkg) => [`add ${pkg}`, `lock --upgrade-package ${pkg}`, 'sync']),
+    );
+    expect((await readUvCalls(uvLog)).every((c) => c.cwd === project)).toBe(true);
+    await rm(uvLog);
+
+    const failed = await cli({}, { FNWM_UV_FAIL: 'add' });
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stderr).toMatch(/Failed to call \S+ -m uv add funcnodes/);
+    expect(await calls()).toEqual(['add funcnodes']);
+    await rm(uvLog);
+
+    expect((await cli({ in_worker_upgrade: false }, { FNWM_UV_FAIL: 'add' })).exitCode).toBe(7);
+    expect(await calls()).toEqual([]);
+    await rm(path.join(project, 'uv.lock'), { force: true });
+  }, 120_000);
+
   it('update_on_startup: each flag off and on, pinned and unpinned dependencies, once per start', async () => {
     await buildWheels(wheelhouse, ['1.1.0']);
     // Start 1: every flag off; an unpinned dependency gets the newest, a pinned one its pin.
@@ -170,18 +200,24 @@ describe('a worker in its own venv (pip, offline)', () => {
     await stop(client, uuid);
   }, 240_000);
 
-  it('env history lists the snapshots; rollback restores the versions before the last update', async () => {
+  it('env history: a snapshot before and after each update, marked when a start succeeded with it; rollback --to one', async () => {
     client.send({ type: 'env_history', workerid: uuid });
     const { found: history } = await readUntil(client, 'env_history');
-    expect(history.snapshots.length).toBe(4);
-    expect(history.snapshots[0].packages).toEqual(expect.arrayContaining(['funcnodes-worker==1.0.0', 'funcnodes-core==1.1.0']));
+    // Start 1: before (as created) and after; starts 2-4: each "before" is the previous "after" (reused).
+    expect(history.snapshots.map((s) => s.started)).toEqual([true, true, true, true, false]);
+    expect(history.snapshots[0].packages).toEqual(expect.arrayContaining(['funcnodes-worker==1.1.0', 'funcnodes-core==1.1.0']));
+    expect(history.snapshots[1].packages).toEqual(expect.arrayContaining(['funcnodes-worker==1.0.0', 'funcnodes-core==1.1.0']));
 
-    client.send({ type: 'env_rollback', workerid: uuid });
+    client.send({ type: 'env_rollback', workerid: uuid, to: history.snapshots[1].id });
     const { found: done, before } = await readUntil(client, 'env_rolled_back', 120_000);
-    expect(done.snapshot).toBe(history.snapshots[0].id);
+    expect(done.snapshot).toBe(history.snapshots[1].id);
     expect(texts(before)[0]).toMatch(/^Restoring the environment/);
     expect(await installedVersions(venvPython(m, uuid))).toMatchObject({ 'funcnodes-worker': '1.0.0', 'funcnodes-core': '1.1.0', funcnodes: '1.1.0' });
     await readUntil(client, 'progress'); // reset
+
+    client.send({ type: 'env_rollback', workerid: uuid, to: 'latest' });
+    const { found: invalid } = await readUntil(client, 'error');
+    expect(invalid.message).toMatch(/^Invalid env_rollback request: "to" must be a snapshot id/);
   }, 120_000);
 
   it('an update that fails (package not in the index) is an error progress; the worker still starts', async () => {
@@ -197,23 +233,60 @@ describe('a worker in its own venv (pip, offline)', () => {
     await stop(client, uuid);
   }, 120_000);
 
-  it('a start that fails after an update says so and names the rollback', async () => {
+  it('a start that fails after an update says so and names the rollback; the default rollback restores the last started versions', async () => {
     await editConfig(m.workersDir, uuid, (c) => {
       c.update_on_startup = { funcnodes: true };
       c.package_dependencies = {};
       c.standin = { exit_at: 'start', exit_code: 1 };
     });
-    const run = await start(client, uuid);
-    expect(run.ok).toBe(false);
-    expect(run.error).toMatch(
-      new RegExp(
-        `^Could not activate worker with id ${uuid}\\. The worker process exited during start \\(code 1\\)\\. ` +
-          `Its environment was updated just before this start \\(snapshot \\d{8}T\\d{9}Z\\); "fnwm worker --uuid ${uuid} env rollback" restores`,
-      ),
-    );
+    try {
+      const run = await start(client, uuid);
+      expect(run.ok).toBe(false);
+      expect(run.error).toMatch(
+        new RegExp(
+          `^Could not activate worker with id ${uuid}\\. The worker process exited during start \\(code 1\\)\\. ` +
+            `Its environment was updated just before this start \\(snapshot (\\d{8}T\\d{9}Z) is the one before the update\\); ` +
+            `"fnwm worker --uuid ${uuid} env rollback" restores the versions of the last successful start, "env rollback --to \\1" those before the update\\.`,
+        ),
+      );
+      // funcnodes-worker went 1.0.0 -> 1.1.0 and the start failed: the newest snapshot is not marked.
+      client.send({ type: 'env_history', workerid: uuid });
+      const { found: history } = await readUntil(client, 'env_history');
+      expect(history.snapshots[0].started).toBe(false);
+      expect(history.snapshots[0].packages).toEqual(expect.arrayContaining(['funcnodes-worker==1.1.0']));
+      const lastGood = history.snapshots.find((s) => s.started)!;
+      expect(lastGood.packages).toEqual(expect.arrayContaining(['funcnodes-worker==1.0.0']));
+      client.send({ type: 'env_rollback', workerid: uuid });
+      const { found: done } = await readUntil(client, 'env_rolled_back', 120_000);
+      expect(done.snapshot).toBe(lastGood.id);
+      expect(await installedVersions(venvPython(m, uuid))).toMatchObject({ 'funcnodes-worker': '1.0.0' });
+      await readUntil(client, 'progress'); // reset
+    } finally {
+      await editConfig(m.workersDir, uuid, (c) => {
+        delete c.standin;
+      });
+    }
+  }, 120_000);
+
+  it('a start that fails after an update that changed nothing does not name the rollback', async () => {
     await editConfig(m.workersDir, uuid, (c) => {
-      delete c.standin;
+      // funcnodes is already the newest: pip runs and says "Requirement already satisfied".
+      c.update_on_startup = { funcnodes: true, 'funcnodes-core': false, 'funcnodes-worker': false };
+      c.standin = { exit_at: 'start', exit_code: 1 };
     });
+    try {
+      const linesBefore = updateLines(m).length;
+      const run = await start(client, uuid);
+      expect(run.ok).toBe(false);
+      expect(updateLines(m)).toHaveLength(linesBefore + 1);
+      expect(texts(run.frames)).toContain('updating funcnodes');
+      expect(run.error).toMatch(new RegExp(`^Could not activate worker with id ${uuid}\\. The worker process exited during start \\(code 1\\)\\.`));
+      expect(run.error).not.toMatch(/rollback|updated just before/);
+    } finally {
+      await editConfig(m.workersDir, uuid, (c) => {
+        delete c.standin;
+      });
+    }
   }, 120_000);
 
   it('a start that fails after an update that failed does not name the rollback (nothing was changed)', async () => {
@@ -251,6 +324,8 @@ describe('a worker in its own venv (pip, offline)', () => {
     const run = await start(client, uuid);
     expect(run.ok).toBe(false);
     expect(run.error).toMatch(new RegExp(`^Could not activate worker with id ${uuid}\\. Its virtual environment .* is broken: .*bin/python is missing`));
+    // The repair command names this worker (it once printed a literal <uuid>).
+    expect(run.error).toContain(`"fnwm worker --uuid ${uuid} pip install funcnodes"`);
   }, 120_000);
 });
 
@@ -317,7 +392,7 @@ describe('creation failures', () => {
 });
 
 describe('with uv (a stand-in that records its arguments: uv cannot be installed here)', () => {
-  it('runs the original\'s uv steps in the data dir, two workers at once, and the update triple on start', async () => {
+  it('runs the original\'s uv steps in the data dir, two workers at once, the update triple on start, and starts with the index unreachable (one update attempt)', async () => {
     const wheelhouse = await makeTempDir('fnwm-wheels-');
     await buildWheels(wheelhouse, ['1.0.0']);
     const uvLog = path.join(wheelhouse, 'uv.log');
@@ -364,8 +439,28 @@ describe('with uv (a stand-in that records its arguments: uv cannot be installed
         'add funcnodes funcnodes-core funcnodes-worker fn-dep-a fn-dep-b>=1.0',
         'lock --upgrade-package funcnodes --upgrade-package funcnodes-core --upgrade-package funcnodes-worker --upgrade-package fn-dep-a',
         'sync',
+        // The versions after the update: a rollback target, marked once the start succeeds.
+        `pip freeze --python ${venvPy}`,
       ]);
       await stop(c1, one.uuid);
+
+      // The index unreachable (uv add fails, in the manager and in the worker alike): the manager's one
+      // update fails softly and the launcher starts the worker without the CLI's own upgrade, which would
+      // have run `uv add funcnodes` again and exited 1 (the stand-in CLI test above).
+      await m.close();
+      const offline = await startTestManager({ dir, env: offlinePip(wheelhouse, { FNWM_UV_LOG: uvLog, FNWM_UV_FAIL: 'add' }) });
+      try {
+        await rm(uvLog);
+        const c = await offline.connect();
+        const run = await start(c, one.uuid);
+        expect(run.ok, run.error).toBe(true);
+        const failed = progressOf(run.frames).filter((p) => p.status === 'error');
+        expect(failed.map((p) => p.message)).toEqual([expect.stringMatching(/^Could not update the environment, starting with the installed versions: .*uv.* add/)]);
+        expect((await readUvCalls(uvLog)).map((c) => c.argv[0])).toEqual(['pip', 'add']);
+        await stop(c, one.uuid);
+      } finally {
+        await offline.close();
+      }
     } finally {
       await m.close();
       await rm(wheelhouse, { recursive: true, force: true });

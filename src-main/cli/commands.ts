@@ -52,8 +52,10 @@ Commands:
                                                         restart policy after a crash; start with the manager
   worker (--name N | --uuid U) logs [--follow]          its last ${LOG_TAIL_LINES} output lines; --follow keeps printing
   worker (--name N | --uuid U) modules|py|pip <args…>   run funcnodes modules, python or pip in the worker's env
-  worker (--name N | --uuid U) env history|rollback     its env snapshots (taken before each update on start);
-                                                        rollback reinstalls the newest one (worker stopped)
+  worker (--name N | --uuid U) env history              its env snapshots (before and after each update on start;
+                                                        "started": a start succeeded with those versions)
+  worker (--name N | --uuid U) env rollback [--to S]    reinstall snapshot S, by default the newest one a start
+                                                        succeeded with (worker stopped)
   doctor                                                what Python, funcnodes, uv, config dir and port are used
   stop                                                  stop the running Workermanager
 
@@ -88,6 +90,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       token: { type: 'string' },
       follow: { type: 'boolean', short: 'f' },
       json: { type: 'boolean' },
+      to: { type: 'string' },
       print: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -122,7 +125,7 @@ async function runClientCommand(
   settings: ManagerSettings,
   io: CliIo,
   positionals: string[],
-  values: { name?: string; uuid?: string; full?: boolean; 'not-in-venv'?: boolean; reference?: string; 'copy-lib'?: boolean; 'copy-ns'?: boolean; follow?: boolean; json?: boolean; print?: boolean },
+  values: { name?: string; uuid?: string; full?: boolean; 'not-in-venv'?: boolean; reference?: string; 'copy-lib'?: boolean; 'copy-ns'?: boolean; follow?: boolean; json?: boolean; to?: string; print?: boolean },
   toolArgs: string[] | undefined,
 ): Promise<number> {
   const [command, sub, action, ...rest] = positionals;
@@ -155,7 +158,7 @@ async function runClientCommand(
   if (sub === 'open' && action === undefined) return openEditor(settings, io, by, values.print === true);
   if (toolArgs !== undefined && (ENV_TOOLS as readonly string[]).includes(sub ?? '')) return runInWorkerEnv(settings, io, by, sub as EnvTool, toolArgs);
   if (sub === 'env' && action === 'history') return envHistory(settings, io, by);
-  if (sub === 'env' && action === 'rollback') return envRollback(settings, io, by);
+  if (sub === 'env' && action === 'rollback') return envRollback(settings, io, by, values.to);
   throw new CliError(`Unknown command: ${positionals.join(' ')} (see fnwm --help)`);
 }
 
@@ -436,16 +439,16 @@ async function envHistory(settings: ManagerSettings, io: CliIo, by: { uuid?: str
   });
   if (history.snapshots.length === 0) io.out(`Worker ${history.uuid} has no environment snapshots yet (one is taken before each update on start)`);
   for (const snapshot of history.snapshots) {
-    io.out(`${snapshot.id}\t${new Date(snapshot.created).toISOString()}\t${snapshot.packages.length} packages`);
+    io.out(`${snapshot.id}\t${new Date(snapshot.created).toISOString()}\t${snapshot.packages.length} packages${snapshot.started ? '\tstarted' : ''}`);
     for (const line of snapshot.packages) io.out(`  ${line}`);
   }
   return 0;
 }
 
-async function envRollback(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }): Promise<number> {
+async function envRollback(settings: ManagerSettings, io: CliIo, by: { uuid?: string; name?: string }, to?: string): Promise<number> {
   const done = await withClient(settings, io, async (client) => {
     const worker = findWorker(await fetchStatus(client), by);
-    client.send({ type: 'env_rollback', workerid: worker.uuid });
+    client.send({ type: 'env_rollback', workerid: worker.uuid, ...(to === undefined ? {} : { to }) });
     return client.until(follow(io, (f) => (f.kind === 'message' && f.message.type === 'env_rolled_back' ? f.message : undefined)), OPERATION_TIMEOUT_MS);
   });
   io.out(`Worker ${done.uuid}: environment restored to snapshot ${done.snapshot}`);

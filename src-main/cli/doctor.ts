@@ -8,7 +8,8 @@ import path from 'node:path';
 import { probeManager } from '../core/hub/client.js';
 import { managerUrl, type ManagerSettings } from '../core/registry/config.js';
 import { findUv, funcnodesVersion, inspectPython } from '../core/python-env/discovery.js';
-import { findManagerPython } from '../core/python-env/python.js';
+import { checkVenv, repairAdvice } from '../core/python-env/venv-check.js';
+import { findManagerPython, resolveEnvPath } from '../core/python-env/python.js';
 import type { CliIo } from './io.js';
 
 /** The user's package-index settings, passed to pip/uv untouched. */
@@ -49,8 +50,21 @@ export async function doctor(settings: ManagerSettings, io: CliIo): Promise<numb
   const index = INDEX_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '');
   io.out(`index        ${index.length > 0 ? index.map((name) => `${name}=${env[name]}`).join(' ') : 'pip/uv defaults (and their config files)'}`);
 
-  for (const file of await configsFuncnodesCannotRead(settings.workersDir)) {
-    problems.push(`${file} is not a worker config (a JSON object with "type"): FuncNodes' CLI cannot start any worker while it is there`);
+  const configs = await readWorkerJsons(settings.workersDir);
+  for (const { file, data } of configs) {
+    if (!isObject(data) || !('type' in data)) {
+      problems.push(`${file} is not a worker config (a JSON object with "type"): FuncNodes' CLI cannot start any worker while it is there`);
+    }
+  }
+  // Every worker's own venv: its Python there and funcnodes importable.
+  for (const { file, data } of configs) {
+    if (!isObject(data) || typeof data.env_path !== 'string' || data.env_path === '') continue;
+    const uuid = path.basename(file).slice('worker_'.length, -'.json'.length);
+    const venv = resolveEnvPath(data.env_path, settings.workersDir);
+    const label = `${typeof data.name === 'string' ? data.name : uuid} (${uuid})`;
+    const check = await checkVenv(venv, env);
+    io.out(`worker env   ${label}: ${check.version ? `${venv}, funcnodes ${check.version}` : `broken: ${check.problem}`}`);
+    if (check.problem) problems.push(`worker ${label}: its virtual environment ${venv} is broken: ${check.problem}. ${repairAdvice(python, venv, uuid)}`);
   }
 
   for (const warning of warnings) io.out(`warning: ${warning}`);
@@ -59,22 +73,23 @@ export async function doctor(settings: ManagerSettings, io: CliIo): Promise<numb
   return problems.length === 0 ? 0 : 1;
 }
 
+const isObject = (data: unknown): data is Record<string, unknown> => typeof data === 'object' && data !== null && !Array.isArray(data);
+
 /**
- * `worker_*.json` files that parse as JSON but are not an object with `type`. FuncNodes' worker lookup
- * (which every `funcnodes worker … start` runs, so every start by this manager too) reads them all and
- * fails on such a file (measured with funcnodes 1.7.1, docs/real-funcnodes.md); the manager skips them.
+ * Every `worker_*.json` that parses as JSON. One that is not an object with `type` breaks FuncNodes' worker
+ * lookup (which every `funcnodes worker … start` runs, so every start by this manager too: measured with
+ * funcnodes 1.7.1, docs/real-funcnodes.md); the manager skips them.
  */
-async function configsFuncnodesCannotRead(workersDir: string): Promise<string[]> {
+async function readWorkerJsons(workersDir: string): Promise<{ file: string; data: unknown }[]> {
   const names = await readdir(workersDir).catch(() => [] as string[]);
-  const bad: string[] = [];
+  const found: { file: string; data: unknown }[] = [];
   for (const name of names.filter((n) => n.startsWith('worker_') && n.endsWith('.json')).sort()) {
-    let data: unknown;
+    const file = path.join(workersDir, name);
     try {
-      data = JSON.parse(await readFile(path.join(workersDir, name), 'utf8'));
+      found.push({ file, data: JSON.parse(await readFile(file, 'utf8')) as unknown });
     } catch {
-      continue; // unreadable or not JSON: FuncNodes skips it too
+      // unreadable or not JSON: FuncNodes skips it too
     }
-    if (typeof data !== 'object' || data === null || Array.isArray(data) || !('type' in data)) bad.push(path.join(workersDir, name));
   }
-  return bad;
+  return found;
 }

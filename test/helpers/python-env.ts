@@ -11,6 +11,7 @@ import { execa } from 'execa';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const STANDIN_PACKAGE = path.join(here, '..', 'standin', 'funcnodes');
+const STANDIN_WORKER_MODULE = path.join(here, '..', 'standin', 'funcnodes_worker', 'worker.py');
 /** Records its argv and cwd, and makes the venv steps real (test/standin-uv/uv). */
 export const standinUv = path.join(here, '..', 'standin-uv', 'uv');
 
@@ -22,10 +23,18 @@ export async function buildWheels(dir: string, versions: string[]): Promise<void
   for (const name of await readdir(STANDIN_PACKAGE)) {
     if (name.endsWith('.py')) standinFiles[`funcnodes/${name}`] = await readFile(path.join(STANDIN_PACKAGE, name), 'utf8');
   }
+  const workerModule = await readFile(STANDIN_WORKER_MODULE, 'utf8');
+  // `python -m uv` in a venv is the stand-in uv, as FuncNodes depends on uv (the CLI's in-worker upgrade runs it).
+  const uvMain = `import os, sys\nos.execv(${JSON.stringify(standinUv)}, [${JSON.stringify(standinUv)}, *sys.argv[1:]])\n`;
   const specs = versions.flatMap((version) => [
-    { name: 'funcnodes', version, requires: ['funcnodes-core', 'funcnodes-worker'], files: standinFiles },
+    { name: 'funcnodes', version, requires: ['funcnodes-core', 'funcnodes-worker', 'uv'], files: standinFiles },
     { name: 'funcnodes-core', version, files: { 'funcnodes_core/__init__.py': `__version__ = "${version}"\n` } },
-    { name: 'funcnodes-worker', version, files: { 'funcnodes_worker/__init__.py': `__version__ = "${version}"\n` } },
+    {
+      name: 'funcnodes-worker',
+      version,
+      files: { 'funcnodes_worker/__init__.py': `__version__ = "${version}"\n`, 'funcnodes_worker/worker.py': workerModule },
+    },
+    { name: 'uv', version: '0.0.0', files: { 'uv/__init__.py': '', 'uv/__main__.py': uvMain } },
     ...DEPENDENCIES.map((name) => ({ name, version, files: { [`${name.replaceAll('-', '_')}/__init__.py`]: `__version__ = "${version}"\n` } })),
   ]);
   await execa('python3', [path.join(here, 'make_wheels.py'), dir], { input: JSON.stringify(specs) });

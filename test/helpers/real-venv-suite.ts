@@ -2,9 +2,11 @@
  * The venv-worker suite of test/real-venv-*.test.ts: workers in their own venvs with the real FuncNodes
  * and the real uv (both from the pinned, cached wheels), made through the uv path (spec §4.2, with the
  * discovered interpreter, never a downloaded Python) or the pip path; starts with `update_on_startup` on
- * and off; what the real CLI's own in-worker upgrade does; and (uv) a start with the index unreachable.
+ * and off (once, in the manager; the launcher skips the real CLI's own upgrade); and (uv) a start with the
+ * index unreachable.
  * Every install comes from the cached wheelhouse, offline. One file per installer, so they run in parallel.
  */
+import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,19 +103,34 @@ export function describeVenvWorker(installer: 'uv' | 'pip'): void {
       expect(updates(m, uuid)).toBe(updatesBefore);
     }, 300_000);
 
-    it('starts with update_on_startup on: the manager updates once, then the real CLI upgrades again in the worker', async () => {
+    it('starts with update_on_startup on: the manager updates once (uv project: the venv\'s own uv), the launcher skips the CLI\'s second upgrade', async () => {
       await setUpdates(m, uuid, true);
       const updatesBefore = updates(m, uuid);
-      const lockBefore = await readFile(path.join(m.workersDir, `worker_${uuid}`, 'uv.lock'), 'utf8').catch(() => undefined);
-      const progress = await startAndStop(m, client, uuid);
+      const dataDir = path.join(m.workersDir, `worker_${uuid}`);
+      const lockBefore = await readFile(path.join(dataDir, 'uv.lock'), 'utf8').catch(() => undefined);
+      const logsBefore = m.logs.length;
+      const started = await activateWorker(client, uuid, 240_000);
+      expect(started.error, `${started.error}\n${await workerLog(m, uuid)}`).toBeUndefined();
+      const argv = await cmdline(started.data!.pid!);
+      expect(argv[0]).toBe(path.join(dataDir, '.venv', 'bin', 'python'));
+      expect(argv.slice(1, 3)).toEqual(['-P', '-c']);
+      expect(argv.slice(-4)).toEqual(['worker', '--uuid', uuid, 'start']);
+      await deactivateWorker(client, uuid);
+      const progress = started.frames.map(messageOf).flatMap((msg) => (msg?.type === 'progress' ? [msg.message] : []));
       expect(progress).toEqual(expect.arrayContaining(['updating funcnodes', 'updating funcnodes-core', 'updating funcnodes-worker']));
       expect(updates(m, uuid)).toBe(updatesBefore + 1);
-      // The real CLI's `start_existing_worker` runs `python -m uv add` + `lock --upgrade-package` + `sync`
-      // in the worker's project before the worker runs (issue 15). It prints nothing (venvmngr drops uv's
-      // output), but leaves its mark: a pip-made venv gets the uv.lock it did not have.
-      if (installer === 'pip') expect(lockBefore).toBeUndefined();
-      expect(await readFile(path.join(m.workersDir, `worker_${uuid}`, 'uv.lock'), 'utf8')).toMatch(/name = "funcnodes"/);
-      const installed = await installedVersions(path.join(m.workersDir, `worker_${uuid}`, '.venv', 'bin', 'python'));
+      const ran = m.logs.slice(logsBefore).filter((line) => line.includes('Running '));
+      if (installer === 'uv') {
+        // A uv project is updated through uv (uv sync would undo pip's changes), with the venv's own uv.
+        expect(ran.some((line) => line.includes(`Running ${path.join(dataDir, '.venv', 'bin', 'uv')} add funcnodes`))).toBe(true);
+      } else {
+        // No uv.lock: pip, and the real CLI's `uv add/lock/sync` (which would write one) did not run.
+        expect(ran.some((line) => line.includes(' -m pip install --upgrade funcnodes'))).toBe(true);
+        expect(lockBefore).toBeUndefined();
+        expect(existsSync(path.join(dataDir, 'uv.lock'))).toBe(false);
+      }
+      expect(await workerLog(m, uuid)).not.toMatch(/Failed to call/);
+      const installed = await installedVersions(path.join(dataDir, '.venv', 'bin', 'python'));
       expect(installed.funcnodes).toBe(fn.versions.funcnodes);
     }, 300_000);
 
@@ -133,23 +150,16 @@ export function describeVenvWorker(installer: 'uv' | 'pip'): void {
         await startAndStop(m, client, uuid);
       }, 120_000);
 
-      it('today (issue 15): with updates on, the manager updates softly, then the CLI\'s own `uv add` fails and the worker exits 1', async () => {
+      it('starts with update_on_startup on: one update attempt, reported as an error progress, and the worker runs as it is', async () => {
         await setUpdates(m, uuid, true);
-        const logBefore = (await workerLog(m, uuid)).length;
+        const updatesBefore = updates(m, uuid);
         const started = await activateWorker(client, uuid, 120_000);
-        const progress = started.frames.map(messageOf).filter((msg) => msg?.type === 'progress');
-        expect(progress.some((msg) => msg.status === 'error' && /Could not update the environment/.test(msg.message))).toBe(true);
-        expect(started.error).toMatch(new RegExp(`^Could not activate worker with id ${uuid}\\. The worker process exited during start \\(code 1\\)\\. `));
-        expect((await workerLog(m, uuid)).slice(logBefore)).toMatch(/Failed to call \S+ -m uv add funcnodes/);
-      }, 120_000);
-
-      // Issue 15: the real CLI's in-worker upgrade (`python -m uv lock --upgrade-package funcnodes`) fails
-      // without the index and the worker exits 1, so the start fails, although the manager's own update
-      // failed softly as promised. Remove `.fails` when issue 15 lands.
-      it.fails('starts with update_on_startup on (the manager reports the failed update and starts the worker as it is)', async () => {
-        await setUpdates(m, uuid, true);
-        const progress = await startAndStop(m, client, uuid);
-        expect(progress.join('\n')).toMatch(/error|could not/i);
+        expect(started.error, `${started.error}\n${await workerLog(m, uuid)}`).toBeUndefined();
+        const failed = started.frames.map(messageOf).filter((msg) => msg?.type === 'progress' && msg.status === 'error');
+        expect(failed).toHaveLength(1);
+        expect(failed[0]?.type === 'progress' && failed[0].message).toMatch(/^Could not update the environment, starting with the installed versions/);
+        expect(updates(m, uuid)).toBe(updatesBefore + 1);
+        await deactivateWorker(client, uuid);
       }, 120_000);
     });
   });

@@ -19,6 +19,7 @@ export interface StandinOptions {
   exit_at?: 'start';
   ignore_stop?: boolean;
   stop_order?: 'aiohttp-3.8';
+  in_worker_upgrade?: boolean;
 }
 
 export interface PortRange {

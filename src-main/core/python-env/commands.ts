@@ -1,7 +1,8 @@
 /**
  * The installer command lines, with pip (`python -m venv`, `<venv python> -m pip`) or with uv (the
- * original's steps, spec §4.2). Pure: which command runs where; envs.ts runs them.
+ * original's steps, spec §4.2). Which command runs where (updateTools looks at which files exist); envs.ts runs them.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkerConfig } from '../../../src-shared/protocol.js';
 import { pythonInVenv } from './python.js';
@@ -84,6 +85,24 @@ export function updatePlan(config: WorkerConfig): UpdatePlan {
     else if (!upgrade.includes(name)) upgrade.push(name);
   }
   return { upgrade, pinned };
+}
+
+/** uv inside a venv: FuncNodes depends on uv, so its venvs have one. */
+export function uvInVenv(venvDir: string): string {
+  return process.platform === 'win32' ? path.join(venvDir, 'Scripts', 'uv.exe') : path.join(venvDir, 'bin', 'uv');
+}
+
+/**
+ * The tools that update (and snapshot, restore) an existing venv. A uv project (a `uv.lock` next to the
+ * venv) is updated through uv, because the worker's own `uv sync` (its module installs) would undo what
+ * pip changed behind the lock: the venv's own uv when it has one, else the configured uv. Anything else
+ * (our pip-made venvs) with pip.
+ */
+export function updateTools(tools: Tools, venvDir: string): Tools {
+  if (!existsSync(path.join(path.dirname(venvDir), 'uv.lock'))) return { python: tools.python };
+  const own = uvInVenv(venvDir);
+  const uv = existsSync(own) ? own : tools.uv;
+  return uv ? { python: tools.python, uv } : { python: tools.python };
 }
 
 export function updateCommands(tools: Tools, venvDir: string, plan: UpdatePlan): Command[] {

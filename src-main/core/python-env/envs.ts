@@ -5,12 +5,11 @@
  * reach every installer untouched (they are in `env`).
  */
 import { existsSync } from 'node:fs';
-import { stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logs/log.js';
 import { ReportedError, type Report } from '../operation-errors.js';
 import { progress, progressStep, type WorkerConfig } from '../../../src-shared/protocol.js';
-import { pythonInVenv } from './python.js';
 import {
   addFuncnodesCommands,
   freezeCommand,
@@ -19,12 +18,14 @@ import {
   restoreCommand,
   updateCommands,
   updatePlan,
+  updateTools,
   VENV_DIR,
   type Tools,
 } from './commands.js';
 import { inspectPython } from './discovery.js';
 import { describe, runCommand, throttleLines, type Command } from './installer.js';
-import { listSnapshots, saveSnapshot, type Snapshot } from './snapshots.js';
+import { listSnapshots, markStarted, saveSnapshot, type Snapshot } from './snapshots.js';
+import { repairAdvice, venvPythonProblem } from './venv-check.js';
 
 import type { Env } from '../env.js';
 
@@ -60,39 +61,56 @@ export class PythonEnvs {
   }
 
   /**
-   * Before a worker with a venv is spawned: check the venv, snapshot it, then update (spec §3.6 A 2a). A
-   * failed update is reported as an `error` progress and the worker starts with what it has; the returned
-   * note tells a failed start how to roll back.
+   * Before a worker with a venv is spawned: check the venv, snapshot it, update (spec §3.6 A 2a), snapshot
+   * it again. A failed update is reported as an `error` progress and the worker starts with what it has.
+   * The note (only when the installed versions changed) tells a failed start how to roll back;
+   * `onStarted` marks the versions this start runs with as good once the worker answers.
    */
-  async prepareStart(config: WorkerConfig, dataDir: string, venvDir: string, report: Report, signal?: AbortSignal): Promise<{ note?: string }> {
+  async prepareStart(
+    config: WorkerConfig,
+    dataDir: string,
+    venvDir: string,
+    report: Report,
+    signal?: AbortSignal,
+  ): Promise<{ note?: string; onStarted?: () => Promise<void> }> {
     const { log } = this.opts;
-    await this.assertUsable(venvDir);
+    await this.assertUsable(venvDir, config.uuid);
     report(progressStep.updating());
     const plan = updatePlan(config);
-    const commands = updateCommands(this.opts, venvDir, plan);
+    const tools = updateTools(this.opts, venvDir);
+    const commands = updateCommands(tools, venvDir, plan);
     if (commands.length === 0) return {};
-    let snapshot: Snapshot | undefined;
-    try {
-      snapshot = await saveSnapshot(dataDir, await runCommand(freezeCommand(this.opts, venvDir), { env: this.installEnv(venvDir), signal }));
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      report(progress(`Could not record the installed versions before updating: ${(err as Error).message}`, 0.2, true, 'error'));
-    }
+    const snapshot = async (when: string): Promise<Snapshot | undefined> => {
+      try {
+        return await saveSnapshot(dataDir, await runCommand(freezeCommand(tools, venvDir), { env: this.installEnv(tools, venvDir), signal }));
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        report(progress(`Could not record the installed versions ${when} updating: ${(err as Error).message}`, 0.3, true, 'error'));
+        return undefined;
+      }
+    };
+    const before = await snapshot('before');
     for (const name of plan.upgrade) report(progressStep.updatingPackage(name));
     for (const spec of plan.pinned) report(progress(`installing ${spec}`, 0.3));
     log.info(`Updating the environment of worker ${config.uuid}: ${[...plan.upgrade, ...plan.pinned].join(' ')}`);
     // Whether an update command ran through: a later one may still fail, but versions may have changed.
-    let changed = false;
+    let ran = false;
     try {
-      await this.runAll(commands, venvDir, progressStep.updatingPackage('').progress, report, signal, () => (changed = true));
+      await this.runAll(commands, venvDir, progressStep.updatingPackage('').progress, report, signal, () => (ran = true), tools);
     } catch (err) {
       if (signal?.aborted) throw err;
       log.warn(`Updating worker ${config.uuid} failed, starting it with its installed versions: ${(err as Error).message}`);
       report(progress(`Could not update the environment, starting with the installed versions: ${(err as Error).message}`, 0.3, true, 'error'));
     }
-    if (!snapshot || !changed) return {};
+    // saveSnapshot reuses the newest file for the same versions, so a new id means they changed.
+    const after = ran ? await snapshot('after') : before;
+    const onStarted = after ? () => markStarted(after) : undefined;
+    if (!before || !after || after.id === before.id) return { onStarted };
     return {
-      note: `Its environment was updated just before this start (snapshot ${snapshot.id}); "fnwm worker --uuid ${config.uuid} env rollback" restores the versions it had.`,
+      onStarted,
+      note:
+        `Its environment was updated just before this start (snapshot ${before.id} is the one before the update); ` +
+        `"fnwm worker --uuid ${config.uuid} env rollback" restores the versions of the last successful start, "env rollback --to ${before.id}" those before the update.`,
     };
   }
 
@@ -101,42 +119,52 @@ export class PythonEnvs {
     return listSnapshots(dataDir);
   }
 
-  /** Reinstalls the versions of the newest snapshot. */
-  async rollback(dataDir: string, venvDir: string, report: Report): Promise<Snapshot> {
-    await this.assertUsable(venvDir);
-    const [newest] = await listSnapshots(dataDir);
-    if (!newest) throw new ReportedError(`There is no environment snapshot in ${dataDir} yet (one is taken before each update on start).`);
-    const step = progress(`Restoring the environment of ${newest.id}.`, 0.5);
+  /** Reinstalls the versions of snapshot `to`, by default of the newest one a start succeeded with. */
+  async rollback(uuid: string, dataDir: string, venvDir: string, report: Report, to?: string): Promise<Snapshot> {
+    await this.assertUsable(venvDir, uuid);
+    const snapshots = await listSnapshots(dataDir);
+    if (snapshots.length === 0) throw new ReportedError(`There is no environment snapshot in ${dataDir} yet (one is taken before each update on start).`);
+    const target = to === undefined ? snapshots.find((s) => s.started) : snapshots.find((s) => s.id === to);
+    if (!target) {
+      const ids = snapshots.map((s) => `${s.id}${s.started ? ' (started)' : ''}`).join(', ');
+      throw new ReportedError(
+        to === undefined
+          ? `No snapshot has had a successful start yet; choose one with --to (snapshots: ${ids}).`
+          : `There is no snapshot ${to} (snapshots: ${ids}).`,
+      );
+    }
+    const step = progress(`Restoring the environment of ${target.id}.`, 0.5);
     report(step);
-    await this.runAll([restoreCommand(this.opts, venvDir, newest.file)], venvDir, step.progress, report);
-    return newest;
+    const tools = updateTools(this.opts, venvDir);
+    await this.runAll([restoreCommand(tools, venvDir, target.file)], venvDir, step.progress, report, undefined, undefined, tools);
+    return target;
   }
 
   /** A venv whose Python is gone cannot run anything: say so instead of a spawn error. */
-  private async assertUsable(venvDir: string): Promise<void> {
-    const python = pythonInVenv(venvDir);
-    const ok = await stat(python).then(
-      (s) => s.isFile(),
-      () => false,
-    );
-    if (!ok) {
-      throw new ReportedError(
-        `Its virtual environment ${venvDir} is broken: ${python} is missing. Repair it ("${this.opts.python} -m venv ${venvDir}", then "fnwm worker --uuid <uuid> pip install funcnodes") or create the worker again.`,
-      );
-    }
+  private async assertUsable(venvDir: string, uuid: string): Promise<void> {
+    const { problem } = await venvPythonProblem(venvDir);
+    if (problem) throw new ReportedError(`Its virtual environment ${venvDir} is broken: ${problem}. ${repairAdvice(this.opts.python, venvDir, uuid)}`);
   }
 
   /** uv must sync the worker's venv, whatever the user's UV_PROJECT_ENVIRONMENT says. */
-  private installEnv(venvDir: string): Env {
-    return this.opts.uv ? { ...this.opts.env, UV_PROJECT_ENVIRONMENT: path.basename(venvDir) } : this.opts.env;
+  private installEnv(tools: Tools, venvDir: string): Env {
+    return tools.uv ? { ...this.opts.env, UV_PROJECT_ENVIRONMENT: path.basename(venvDir) } : this.opts.env;
   }
 
   /**
    * Runs the commands in order; each output line becomes a progress frame at the step's `fill` (throttled).
    * `ran` is called after each command that succeeded.
    */
-  private async runAll(commands: Command[], venvDir: string, fill: number, report: Report, signal?: AbortSignal, ran?: () => void): Promise<void> {
-    const env = this.installEnv(venvDir);
+  private async runAll(
+    commands: Command[],
+    venvDir: string,
+    fill: number,
+    report: Report,
+    signal?: AbortSignal,
+    ran?: () => void,
+    tools: Tools = this.opts,
+  ): Promise<void> {
+    const env = this.installEnv(tools, venvDir);
     const lines = throttleLines((line) => report(progress(line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line, fill)));
     try {
       for (const command of commands) {

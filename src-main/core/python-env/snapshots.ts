@@ -1,7 +1,9 @@
 /**
- * Env snapshots: the `pip freeze` of a worker's venv before each update, as requirement files in
- * `<data dir>/env_snapshots/<UTC time>.txt`, so a rollback can reinstall exactly those versions.
+ * Env snapshots: the `pip freeze` of a worker's venv before and after each update, as requirement files
+ * in `<data dir>/env_snapshots/<UTC time>.txt`, so a rollback can reinstall exactly those versions. A
+ * `<UTC time>.started` file beside one records that a start succeeded with those versions.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../registry/registry.js';
@@ -17,6 +19,8 @@ export interface Snapshot {
   file: string;
   /** The requirement lines (`name==version`). */
   packages: string[];
+  /** A start succeeded with these versions. */
+  started: boolean;
 }
 
 const ID = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z$/;
@@ -48,7 +52,7 @@ export async function listSnapshots(dataDir: string): Promise<Snapshot[]> {
     if (created === undefined) continue;
     const file = path.join(dir, name);
     const text = await readFile(file, 'utf8').catch(() => undefined);
-    if (text !== undefined) snapshots.push({ id, created, file, packages: requirementLines(text) });
+    if (text !== undefined) snapshots.push({ id, created, file, packages: requirementLines(text), started: existsSync(startedFile(file)) });
   }
   return snapshots.sort((a, b) => b.created - a.created);
 }
@@ -66,6 +70,16 @@ export async function saveSnapshot(dataDir: string, freeze: string, now = Date.n
   const id = idOf(created);
   const file = path.join(dir, `${id}.txt`);
   await writeFileAtomic(file, `${packages.join('\n')}\n`);
-  for (const old of existing.slice(KEEP - 1)) await rm(old.file, { force: true });
-  return { id, created, file, packages };
+  for (const old of existing.slice(KEEP - 1)) {
+    await rm(old.file, { force: true });
+    await rm(startedFile(old.file), { force: true });
+  }
+  return { id, created, file, packages, started: false };
+}
+
+const startedFile = (file: string) => file.replace(/\.txt$/, '.started');
+
+/** Records that a start succeeded with the versions of `snapshot`. */
+export async function markStarted(snapshot: Snapshot): Promise<void> {
+  await writeFileAtomic(startedFile(snapshot.file), `${new Date().toISOString()}\n`);
 }

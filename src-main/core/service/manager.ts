@@ -74,7 +74,7 @@ export class WorkerManager {
       case 'env_history':
         return this.envHistory(request.workerid, requester);
       case 'env_rollback':
-        return this.withReset(requester, () => this.envRollback(request.workerid, requester));
+        return this.withReset(requester, () => this.envRollback(request.workerid, requester, request.to));
       case 'set_worker_options':
         return this.setWorkerOptions(request, requester);
     }
@@ -257,11 +257,11 @@ export class WorkerManager {
     const config = this.deps.supervisor.find(uuid)?.config;
     if (!config) return requester.send(errorMessage(errorText.deleteNotFound(uuid)));
     const snapshots = await this.deps.envs.history(this.deps.registry.dataDir(config));
-    requester.send({ type: 'env_history', uuid, snapshots: snapshots.map(({ id, created, packages }) => ({ id, created, packages })) });
+    requester.send({ type: 'env_history', uuid, snapshots: snapshots.map(({ id, created, packages, started }) => ({ id, created, packages, started })) });
   }
 
   /** Reinstalls the newest snapshot's versions (additive); only while the worker is stopped. */
-  private async envRollback(uuid: string, requester: Requester): Promise<void> {
+  private async envRollback(uuid: string, requester: Requester, to?: string): Promise<void> {
     const { supervisor, registry, envs, log } = this.deps;
     const config = supervisor.find(uuid)?.config;
     if (!config) return requester.send(errorMessage(errorText.deleteNotFound(uuid)));
@@ -273,7 +273,7 @@ export class WorkerManager {
       return requester.send(errorMessage(`Worker ${uuid} is running: stop it before rolling back its environment.`));
     }
     try {
-      const snapshot = await envs.rollback(registry.dataDir(config), resolveEnvPath(envPath, registry.workersDir), (p) => requester.send(p));
+      const snapshot = await envs.rollback(uuid, registry.dataDir(config), resolveEnvPath(envPath, registry.workersDir), (p) => requester.send(p), to);
       log.info(`Rolled the environment of worker ${uuid} back to snapshot ${snapshot.id}`);
       requester.send({ type: 'env_rolled_back', uuid, snapshot: snapshot.id });
     } catch (err) {

@@ -19,6 +19,7 @@ import {
   type WorkerStatesMessage,
   type WorkerStatusMessage,
 } from '../../../src-shared/protocol.js';
+import { commandText, workerCommand } from '../python-env/launcher.js';
 import { workerPython } from '../python-env/python.js';
 import { parsePidFile, type Registry } from '../registry/registry.js';
 import {
@@ -67,7 +68,12 @@ export interface SupervisorOptions {
   names?: (pid: number, uuid: string) => boolean | undefined;
   now?: () => number;
   /** Runs before each requested spawn: a venv's check and updates. Its note is added to a start failure. */
-  prepareStart?: (config: WorkerConfig, report: (message: ProgressMessage) => void, signal: AbortSignal) => Promise<{ note?: string }>;
+  /** `onStarted` runs once the worker answers (the env snapshot it started with is marked good). */
+  prepareStart?: (
+    config: WorkerConfig,
+    report: (message: ProgressMessage) => void,
+    signal: AbortSignal,
+  ) => Promise<{ note?: string; onStarted?: () => Promise<void> }>;
 }
 
 interface Slot {
@@ -84,6 +90,8 @@ interface Slot {
   prepare?: AbortController;
   /** The prepare step's note for a start that then fails (e.g. "its environment was just updated"). */
   note?: string;
+  /** The prepare step's action for a start that succeeds. */
+  onStarted?: () => Promise<void>;
   /** The worker's last output when its start went wrong (read before we ended it, so it shows why). */
   failureOutput?: Promise<string[]>;
   child?: { pid: number; release: () => void };
@@ -541,7 +549,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       slot.lastRunstate = undefined;
     }
     if (before.kind === 'starting' && state.kind !== 'active') slot.failureOutput = this.lastOutput(slot);
-    if (state.kind === 'preparing') slot.failureOutput = undefined;
+    if (state.kind === 'preparing') {
+      slot.failureOutput = undefined;
+      slot.onStarted = undefined;
+    }
+    if (before.kind === 'starting' && state.kind === 'active' && slot.onStarted) {
+      const onStarted = slot.onStarted;
+      slot.onStarted = undefined;
+      onStarted().catch((err: unknown) => this.opts.log.warn(`Worker ${slot.uuid}: could not record its environment as started: ${(err as Error).message}`));
+    }
     const proc = runningProc(state);
     if (proc && !proc.owned && runningProc(before)?.pid !== proc.pid) this.logs.follow(slot.files.raw);
     if (!proc && runningProc(before)) this.logs.unfollow(slot.uuid);
@@ -614,8 +630,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
             const read = await registry.read(slot.uuid);
             if (!read.ok) throw new SupervisorError(`its JSON ${read.reason}`);
             abort.signal.throwIfAborted();
-            const { note } = (await this.opts.prepareStart?.(read.config, report, abort.signal)) ?? {};
+            const { note, onStarted } = (await this.opts.prepareStart?.(read.config, report, abort.signal)) ?? {};
             slot.note = note;
+            slot.onStarted = onStarted;
             feed({ type: 'prepared', attempt: effect.attempt, note: note ?? null });
           } catch (err) {
             if (abort.signal.aborted) return;
@@ -741,11 +758,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   // ------------------------------------------------------------------------------ processes
 
-  /** The command line of spec §4.4: `<python> -m funcnodes [--debug] --dir <config dir> worker --uuid <uuid> start`. */
+  /** Spec §4.4's command line, or for a venv worker the launcher that skips the CLI's second upgrade (python-env/launcher.ts). */
   command(config: WorkerConfig): { file: string; args: string[] } {
     const file = workerPython(config, this.opts.registry.workersDir, this.opts.python);
-    const args = ['-m', 'funcnodes', ...(this.opts.debug ? ['--debug'] : []), '--dir', this.opts.configDir, 'worker', '--uuid', config.uuid, 'start'];
-    return { file, args };
+    return workerCommand(file, config, { configDir: this.opts.configDir, debug: this.opts.debug === true });
   }
 
   private async spawn(slot: Slot, feed: (event: Event) => void): Promise<number> {
@@ -765,7 +781,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       throw err;
     });
     const { pid } = child;
-    this.opts.log.info(`Spawned worker ${config.uuid} (pid ${pid}): ${file} ${args.join(' ')}`);
+    this.opts.log.info(`Spawned worker ${config.uuid} (pid ${pid}): ${commandText({ file, args })}`);
     slot.child = { pid, release: child.release };
     void child.exited.then(async (exit) => {
       if (slot.child?.pid === pid) slot.child = undefined;

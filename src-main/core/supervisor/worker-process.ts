@@ -8,6 +8,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { loadExeca } from '../python-env/execa-lazy.js';
+import { commandText } from '../python-env/launcher.js';
 import { signalTree } from './process-tree.js';
 import { workerUrl, type WorkerConfig } from '../../../src-shared/protocol.js';
 
@@ -37,7 +38,7 @@ export async function spawnWorker(opts: SpawnOptions): Promise<SpawnedWorker> {
   const execa = await loadExeca();
   // The file exists before its tail starts, so the tail can watch it from the first line.
   mkdirSync(path.dirname(opts.logFile), { recursive: true });
-  appendFileSync(opts.logFile, `${RUN_MARK}${new Date().toISOString()}: ${opts.file} ${opts.args.join(' ')}\n`, { mode: 0o600 });
+  appendFileSync(opts.logFile, `${RUN_MARK}${new Date().toISOString()}: ${commandText(opts)}\n`, { mode: 0o600 });
   const fd = opts.openLog();
   let proc;
   try {
@@ -59,7 +60,7 @@ export async function spawnWorker(opts: SpawnOptions): Promise<SpawnedWorker> {
     closeSync(fd);
   }
   const pid = proc.pid;
-  if (pid === undefined) throw new Error(`could not run ${opts.file}: ${proc.spawnargs.join(' ')} failed to spawn`);
+  if (pid === undefined) throw new Error(`could not run ${opts.file}: ${commandText(opts)} failed to spawn`);
   const exited = proc.then((result) => ({ code: result.exitCode ?? null, signal: result.signal ?? null }));
   return { pid, exited, release: () => proc.unref() };
 }

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 
 from . import __version__
-from .config import WorkerFiles, find_worker, resolve_config_dir
+from .config import Options, WorkerFiles, find_worker, resolve_config_dir
 from .worker import run_worker
 
 USAGE_HINT = "the stand-in implements only: funcnodes [--dir D] [--debug] worker [--uuid U] [--name N] start"
@@ -57,7 +58,31 @@ def main(argv: list[str] | None = None) -> int:
     except LookupError as err:
         print(err, file=sys.stderr)
         return 1
+    if config.get("env_path") and Options.load(config).in_worker_upgrade and not _upgrade_in_worker(config):
+        return 1
     return run_worker(WorkerFiles(workers_dir, uuid), config, args.debug)
+
+
+def _upgrade_in_worker(config: dict) -> bool:
+    """The real CLI's `start_existing_worker` (funcnodes 1.5-1.7, cli/worker.py) before it runs a worker with
+    `env_path`: venvmngr's `install_package(pkg, upgrade=True)`, i.e. `<this python> -m uv add pkg`,
+    `uv lock --upgrade-package pkg`, `uv sync` in the project dir, for funcnodes and funcnodes-core per their
+    `update_on_startup` flag and funcnodes-worker gated by the funcnodes-core flag (the upstream slip).
+    The first failure ends the CLI with exit 1 (venvmngr raises, nothing catches it)."""
+    flags = config.get("update_on_startup") if isinstance(config.get("update_on_startup"), dict) else {}
+    packages = [
+        pkg
+        for pkg, flag in (("funcnodes", "funcnodes"), ("funcnodes-core", "funcnodes-core"), ("funcnodes-worker", "funcnodes-core"))
+        if flags.get(flag, True)
+    ]
+    project = os.path.dirname(os.path.abspath(config["env_path"]))
+    for pkg in packages:
+        for step in (["add", pkg], ["lock", "--upgrade-package", pkg], ["sync"]):
+            cmd = [sys.executable, "-m", "uv", *step]
+            if subprocess.run(cmd, cwd=project).returncode != 0:
+                print(f"Failed to call {' '.join(cmd)}", file=sys.stderr)
+                return False
+    return True
 
 
 if __name__ == "__main__":

@@ -153,6 +153,8 @@ class Options:
     exit_at: str | None = None
     ignore_stop: bool = False
     stop_order: str | None = None
+    # The real CLI's upgrade before a worker with env_path runs (__main__._upgrade_in_worker); false skips it.
+    in_worker_upgrade: bool = True
 
     @classmethod
     def load(cls, conf: dict) -> Options:

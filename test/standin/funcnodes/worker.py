@@ -9,11 +9,12 @@ import logging
 import os
 import signal
 import sys
+import types
 import uuid as uuidlib
 from typing import Any, Coroutine, NoReturn
 
 from . import __version__, ws
-from .config import Options, WorkerFiles, complete_config, env_float, env_int, read_json, write_json_atomic
+from .config import Options, WorkerFiles, complete_config, env_float, env_int, find_worker, read_json, resolve_config_dir, write_json_atomic
 
 COMMANDS = ("uuid", "name", "stop_worker")
 PORT_RETRY = 5.0  # the real worker retries an exhausted port range every 5 s
@@ -322,3 +323,40 @@ def run_worker(files: WorkerFiles, config: dict, debug: bool) -> int:
         return 1
     _setup_logging(files, debug)
     return asyncio.run(Worker(files, config, opts).run())
+
+
+# ------------------------------------------------------------ the entry points the manager's launcher uses
+# (src-main/core/python-env/launcher.ts): the names the real CLI uses after its upgrade step.
+
+
+class WSWorker:
+    """`funcnodes.worker.WSWorker(uuid=, debug=).run_forever()`: runs the worker of that uuid."""
+
+    def __init__(self, uuid: str, debug: bool = False) -> None:
+        self.uuid, self.debug = uuid, debug
+
+    def run_forever(self) -> None:
+        workers_dir = os.path.join(resolve_config_dir(None), "workers")
+        uuid, config = find_worker(workers_dir, self.uuid, None)
+        code = run_worker(WorkerFiles(workers_dir, uuid), config, self.debug)
+        if code:
+            raise SystemExit(code)
+
+
+class _WorkerManager:
+    """`funcnodes.worker.worker_manager.WorkerManager(debug=).get_all_workercfg()`."""
+
+    def __init__(self, debug: bool = False) -> None:
+        self.workers_dir = os.path.join(resolve_config_dir(None), "workers")
+
+    def get_all_workercfg(self) -> list[dict]:
+        configs = []
+        for fname in sorted(os.listdir(self.workers_dir)):
+            if fname.startswith("worker_") and fname.endswith(".json"):
+                conf = read_json(os.path.join(self.workers_dir, fname))
+                if isinstance(conf, dict):
+                    configs.append({**conf, "uuid": conf.get("uuid") or fname[len("worker_") : -len(".json")]})
+        return configs
+
+
+worker_manager = types.SimpleNamespace(WorkerManager=_WorkerManager)
