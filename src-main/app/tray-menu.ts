@@ -107,6 +107,8 @@ function workerItems(state: TrayState, actions: TrayActions): MenuItemConstructo
         { label: 'Restart', enabled: !busy, click: () => actions.worker(worker.uuid, 'restart') },
         { label: 'Open editor', enabled: !busy, click: () => actions.openEditor(worker.uuid) },
         { label: 'Show logs', click: () => actions.showLogs(worker.uuid) },
+        // Its supervision options, as `fnwm worker … status` shows them (set from the dashboard or `fnwm worker … set`).
+        { label: `Restart ${worker.restart} · autostart ${worker.autostart}`, enabled: false },
       ],
     };
   });
