@@ -169,8 +169,11 @@ describe('stop, restart, delete', () => {
       return msg?.type === 'progress' ? [msg.message] : [];
     });
     expect(isPidAlive(found.data.pid!)).toBe(false);
-    // By the reset, the status already says so.
-    expect(seen).toEqual(['Stopping worker.', 'inactive']);
+    // By the reset, the status already says so. A broadcast of the start's last file changes (the worker's
+    // own JSON rewrite, read after set_worker went out) may still come first, under load.
+    expect(seen[0]).toBe('Stopping worker.');
+    expect(seen.at(-1)).toBe('inactive');
+    expect(seen.slice(1, -1).every((s) => s === 'active'), seen.join(', ')).toBe(true);
   });
 
   it('terminates a worker that ignores stop_worker after the deadline', async () => {
