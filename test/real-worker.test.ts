@@ -10,9 +10,11 @@ import { ManagerClient } from '../src-main/core/hub/client.js';
 import { isPidAlive } from '../src-main/core/supervisor/liveness.js';
 import type { WorkerConfig } from '../src-shared/protocol.js';
 import { assertCliBuilt, fnwm, show } from './helpers/cli.js';
-import { activateWorker, createWorker, deactivateWorker, readUntil, startTestManager, waitFor, type TestManager } from './helpers/manager.js';
+import { activateWorker, createWorker, deactivateWorker, readUntil, startTestManager, stateWhere, waitFor, type TestManager } from './helpers/manager.js';
 import { realFuncnodes, type RealFuncnodes } from './helpers/real-funcnodes.js';
-import { freePort, funcnodesCli, realWorkerEnv, spawnFuncnodes, stateWhere, watchStates } from './helpers/real-worker.js';
+import { freePort, funcnodesCli, realWorkerEnv, spawnFuncnodes, watchStates } from './helpers/real-worker.js';
+// A real worker boots and stops slower than the stand-in: 30 s per state.
+const REAL_STATE_MS = 30_000;
 
 let fn: RealFuncnodes;
 let m: TestManager;
@@ -82,7 +84,7 @@ describe('a real FuncNodes worker without a venv', () => {
     // It is the real FuncNodes, run by the cached interpreter with the spec §4.4 command line.
     expect(await cmdline(pid)).toEqual([fn.python, '-m', 'funcnodes', '--dir', m.dir, 'worker', '--uuid', uuid, 'start']);
     expect((await readFile(path.join(m.workersDir, `worker_${uuid}.p`), 'utf8')).trim()).toBe(String(pid));
-    expect(await stateWhere(watcher, uuid, (r) => r.state === 'active')).toMatchObject({ pid, adopted: false });
+    expect(await stateWhere(watcher, uuid, (r) => r.state === 'active', REAL_STATE_MS)).toMatchObject({ pid, adopted: false });
   });
 
   it('`funcnodes worker list` (the real CLI, files only) lists it', async () => {
@@ -97,7 +99,7 @@ describe('a real FuncNodes worker without a venv', () => {
     const status = await statusNow();
     expect(status.inactive).toContain(uuid);
     expect(status.active).not.toContain(uuid);
-    const stopped = await stateWhere(watcher, uuid, (r) => r.state === 'inactive');
+    const stopped = await stateWhere(watcher, uuid, (r) => r.state === 'inactive', REAL_STATE_MS);
     expect(stopped.exit).toMatchObject({ code: 0, signal: null });
   });
 
@@ -119,7 +121,7 @@ describe('a real FuncNodes worker without a venv', () => {
 
   it('a worker killed with SIGKILL is detected as crashed, with the signal', async () => {
     process.kill(pid, 'SIGKILL');
-    const crashed = await stateWhere(watcher, uuid, (r) => r.state === 'crashed');
+    const crashed = await stateWhere(watcher, uuid, (r) => r.state === 'crashed', REAL_STATE_MS);
     expect(crashed.exit).toMatchObject({ code: null, signal: 'SIGKILL' });
     expect((await statusNow()).inactive).toContain(uuid);
   });
@@ -136,7 +138,7 @@ describe('a worker the real `funcnodes` CLI started', () => {
 
       await deactivateWorker(client, uuid);
       expect(await cli.exited).toBe(0);
-      await stateWhere(watcher, uuid, (r) => r.state === 'inactive');
+      await stateWhere(watcher, uuid, (r) => r.state === 'inactive', REAL_STATE_MS);
     } finally {
       cli.child.kill('SIGKILL');
     }

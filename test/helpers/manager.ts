@@ -160,7 +160,6 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-/** `new_worker` (no venv) through the hub; `standin` failure modes are then written into its JSON. */
 /** Reads worker_states frames until `uuid`'s runtime satisfies `ok`. */
 export function stateWhere(client: ManagerClient, uuid: string, ok: (r: WorkerRuntime) => boolean, timeoutMs = 15_000): Promise<WorkerRuntime> {
   return client.until((f) => {

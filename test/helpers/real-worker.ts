@@ -70,15 +70,6 @@ export async function watchStates(client: ManagerClient): Promise<WorkerRuntime[
   return (await readUntil(client, 'worker_states')).found.workers;
 }
 
-/** Reads worker_states frames until `uuid`'s runtime satisfies `ok`. */
-export function stateWhere(client: ManagerClient, uuid: string, ok: (r: WorkerRuntime) => boolean, timeoutMs = 30_000): Promise<WorkerRuntime> {
-  return client.until((f) => {
-    if (f.kind !== 'message' || f.message.type !== 'worker_states') return undefined;
-    const runtime = f.message.workers.find((w) => w.uuid === uuid);
-    return runtime && ok(runtime) ? runtime : undefined;
-  }, timeoutMs);
-}
-
 /** The real `funcnodes` CLI, run to completion, with `--dir` and FUNCNODES_CONFIG_DIR set to `dir`. */
 export function funcnodesCli(fn: RealFuncnodes, dir: string, args: string[], env: Env = {}) {
   return execa(fn.python, ['-m', 'funcnodes', '--dir', dir, ...args], {
